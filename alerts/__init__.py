@@ -1,0 +1,1 @@
+"""Prometheus alerting and recording rules generated from the exporter's metric catalogue."""

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``make bench``; each module prints figures and ratios to a baseline."""

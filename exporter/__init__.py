@@ -1,0 +1,1 @@
+"""Watches Flux objects in one or many clusters and serves fleet metrics (issue: exporter)."""

@@ -1,0 +1,1 @@
+"""The notification bridge: intake, owner routing, de-duplication, durable outbox, delivery."""

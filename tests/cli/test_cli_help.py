@@ -1,0 +1,23 @@
+"""Every subcommand answers --help and documents its flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from fluxwatch.cli import COMMANDS, build_parser
+
+
+@pytest.mark.parametrize("command", [c.__name__.rsplit(".", 1)[1] for c in COMMANDS])
+def test_subcommand_help_exits_zero(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert command in capsys.readouterr().out
+
+
+def test_top_level_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command.__name__.rsplit(".", 1)[1] in out
