@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 FluxObject = Mapping[str, Any]
-"""A raw object as the API returns it (decoded JSON). Sinks keep derived fields, never the object."""
+"""A raw object as the API returns it (decoded JSON); sinks keep derived fields, not objects."""
 
 
 @dataclass(frozen=True, slots=True)
