@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ("simulator", "exporter", "bridge")
+MODULES = ("simulator", "exporter_scrape", "exporter_sync", "bridge")
 
 
 def main(argv: list[str]) -> int:
