@@ -1,16 +1,195 @@
-"""`fluxwatch bridge`: placeholder until its issue lands."""
+"""`fluxwatch bridge`: run the notification bridge, or explain routing with `bridge routes test`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from notifiers.app import Bridge
+from notifiers.config import BridgeConfig, load_config, parse_listen
+from notifiers.configkit import ConfigError
+from notifiers.intake import (
+    IntakeError,
+    parse_alertmanager,
+    parse_flux_event,
+    parse_transition,
+)
+from notifiers.model import Event
+from notifiers.routing import route_event
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("bridge", help="(not implemented yet)")
-    parser.set_defaults(handler=_not_yet)
+    parser = subparsers.add_parser(
+        "bridge",
+        help="run the notification bridge (intake, routing, durable outbox, delivery)",
+        description=(
+            "Run the notification bridge: receives notification-controller events on /flux, "
+            "Alertmanager webhooks on /alertmanager, routes them by owner, de-duplicates, stores "
+            "them durably and delivers them with retries. `fluxwatch bridge routes test` explains "
+            "where an event would go. See docs/bridge.md."
+        ),
+    )
+    parser.add_argument("--config", type=Path, help="fluxwatch.yaml (its bridge: section is read)")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="override bridge.listen")
+    parser.add_argument("--state-dir", type=Path, metavar="DIR", help="override bridge.state_dir")
+    parser.set_defaults(handler=_run)
+    sub = parser.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
+    routes = sub.add_parser("routes", help="routing tools")
+    routes_sub = routes.add_subparsers(dest="routes_command", metavar="SUBCOMMAND", required=True)
+    test = routes_sub.add_parser(
+        "test",
+        help="print which destinations an event would reach and why",
+        description=(
+            "Reads an event file (a Flux event as notification-controller posts it, an "
+            "Alertmanager webhook payload, or an exporter transition as JSON or YAML) and prints "
+            "the owner, the matching routes, the destinations and group keys. Stateless: "
+            "de-duplication is not applied."
+        ),
+    )
+    test.add_argument("--config", type=Path, required=True, help="fluxwatch.yaml")
+    test.add_argument("--event", type=Path, required=True, help="event file (JSON or YAML)")
+    test.add_argument(
+        "--cluster", default="", help="cluster, as if the event came on /flux/CLUSTER"
+    )
+    test.add_argument("--at", default="", help="evaluate mute windows at this ISO 8601 time")
+    test.add_argument("--json", action="store_true", help="machine-readable output")
+    test.set_defaults(handler=_routes_test)
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    print("fluxwatch bridge: not implemented yet")
-    return 2
+def _load(path: Path | None) -> BridgeConfig | None:
+    if path is None:
+        print("fluxwatch bridge: --config FILE is required", file=sys.stderr)
+        return None
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"fluxwatch bridge: invalid configuration: {exc}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    listen = None
+    if args.listen:
+        try:
+            listen = parse_listen(args.listen, "--listen")
+        except ConfigError as exc:
+            print(f"fluxwatch bridge: {exc}", file=sys.stderr)
+            return 2
+    return asyncio.run(_serve(config, listen, args.state_dir))
+
+
+async def _serve(
+    config: BridgeConfig, listen: tuple[str, int] | None, state_dir: Path | None
+) -> int:
+    bridge = Bridge(config, state_dir=state_dir, listen=listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await bridge.start()
+    # One parsable line so scripts and tests can find the port when 0 was asked for.
+    print(f"fluxwatch bridge listening on {bridge.listen[0]}:{bridge.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await bridge.stop()
+    return 0
+
+
+def _read_event_file(path: Path) -> Any:
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return yaml.safe_load(text)
+
+
+def parse_any(doc: Any, *, cluster: str, default_cluster: str, now: float) -> list[Event]:
+    if isinstance(doc, dict) and "involvedObject" in doc:
+        return [
+            parse_flux_event(
+                doc,
+                cluster_from_request=cluster,
+                default_cluster=default_cluster,
+                now=now,
+                event_id="routes-test",
+            )
+        ]
+    if isinstance(doc, dict) and "alerts" in doc:
+        return parse_alertmanager(doc, default_cluster=default_cluster, now=now)
+    return [parse_transition(doc, now=now, event_id="routes-test")]
+
+
+def _routes_test(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    now = datetime.fromisoformat(args.at).timestamp() if args.at else datetime.now().timestamp()
+    try:
+        doc = _read_event_file(args.event)
+        events = parse_any(
+            doc, cluster=args.cluster, default_cluster=config.flux.default_cluster, now=now
+        )
+    except (OSError, ValueError) as exc:
+        print(f"fluxwatch bridge routes test: cannot read {args.event}: {exc}", file=sys.stderr)
+        return 2
+    except IntakeError as exc:
+        print(f"fluxwatch bridge routes test: {exc.reason}: {exc.message}", file=sys.stderr)
+        return 2
+    reports: list[dict[str, Any]] = []
+    for event in events:
+        decision = route_event(
+            config.route,
+            event,
+            owners=config.owners,
+            known_destinations=config.destinations,
+            time_intervals=config.time_intervals,
+            now=now,
+        )
+        reports.append(
+            {
+                "event": f"{event.cluster}/{event.kind}/{event.namespace}/{event.name} "
+                f"status={event.status} reason={event.reason}",
+                "owner": decision.owner.team,
+                "trail": list(decision.explanation),
+                "destinations": [
+                    {
+                        "destination": t.destination,
+                        "route": t.route,
+                        "group_key": t.group_key,
+                        "group_wait": t.group_wait,
+                        "why": t.why,
+                    }
+                    for t in decision.targets
+                ],
+                "muted": list(decision.muted),
+            }
+        )
+    if args.json:
+        print(json.dumps(reports, indent=2, sort_keys=True))
+        return 0
+    for report in reports:
+        print(f"event: {report['event']}")
+        for line in report["trail"]:
+            print(f"  {line}")
+        if not report["destinations"]:
+            print("  -> no destination")
+        for t in report["destinations"]:
+            print(
+                f"  -> {t['destination']}  via {t['why']}  group {t['group_key']!r} "
+                f"(wait {t['group_wait']:g}s)"
+            )
+        for name in report["muted"]:
+            print(f"  -- {name} (muted now)")
+    return 0

@@ -1,16 +1,175 @@
-"""`fluxwatch outbox`: placeholder until its issue lands."""
+"""`fluxwatch outbox`: inspect, replay and purge the bridge's durable outbox."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from notifiers.admin import (
+    counts,
+    list_notifications,
+    open_outbox,
+    purge_notifications,
+    replay_notifications,
+    show_notification,
+)
+from notifiers.config import load_config
+from notifiers.configkit import ConfigError, parse_duration
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("outbox", help="(not implemented yet)")
-    parser.set_defaults(handler=_not_yet)
+    parser = subparsers.add_parser(
+        "outbox",
+        help="inspect, replay and purge the bridge's outbox (dead letters)",
+        description="Operate on the bridge's SQLite outbox; safe while the bridge runs.",
+    )
+    sub = parser.add_subparsers(dest="outbox_command", metavar="SUBCOMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="fluxwatch.yaml (for bridge.state_dir)")
+        p.add_argument("--state-dir", type=Path, metavar="DIR", help="the bridge's state directory")
+
+    p = sub.add_parser("list", help="list notifications, newest first, with per-destination counts")
+    common(p)
+    p.add_argument("--status", choices=["pending", "delivered", "dead"], help="only this status")
+    p.add_argument("--destination", help="only this destination")
+    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=_list)
+
+    p = sub.add_parser("show", help="one notification with its events, attempts and last error")
+    common(p)
+    p.add_argument("id", type=int)
+    p.set_defaults(handler=_show)
+
+    p = sub.add_parser("replay", help="send dead notifications again (same idempotency key)")
+    common(p)
+    p.add_argument("ids", type=int, nargs="*", metavar="ID")
+    p.add_argument("--all-dead", action="store_true", help="every dead notification")
+    p.add_argument("--destination", help="with --all-dead: only this destination")
+    p.set_defaults(handler=_replay)
+
+    p = sub.add_parser("purge", help="delete dead and/or delivered notifications")
+    common(p)
+    p.add_argument("ids", type=int, nargs="*", metavar="ID")
+    p.add_argument("--dead", action="store_true", help="purge dead notifications")
+    p.add_argument("--delivered", action="store_true", help="purge delivered notifications")
+    p.add_argument("--older-than", metavar="DURATION", help="only those created before, e.g. 7d")
+    p.add_argument("--destination", help="only this destination")
+    p.set_defaults(handler=_purge)
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    print("fluxwatch outbox: not implemented yet")
-    return 2
+def _state_dir(args: argparse.Namespace) -> Path | None:
+    if args.state_dir is not None:
+        return Path(args.state_dir)
+    if args.config is not None:
+        try:
+            return load_config(args.config).state_dir
+        except ConfigError as exc:
+            print(f"fluxwatch outbox: invalid configuration: {exc}", file=sys.stderr)
+            return None
+    print("fluxwatch outbox: --state-dir DIR or --config FILE is required", file=sys.stderr)
+    return None
+
+
+def _open(args: argparse.Namespace) -> Any:
+    state = _state_dir(args)
+    if state is None:
+        return None
+    try:
+        return open_outbox(state)
+    except FileNotFoundError as exc:
+        print(f"fluxwatch outbox: {exc}", file=sys.stderr)
+        return None
+
+
+def _ts(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _list(args: argparse.Namespace) -> int:
+    conn = _open(args)
+    if conn is None:
+        return 2
+    with conn:
+        rows = list_notifications(
+            conn, status=args.status, destination=args.destination, limit=args.limit
+        )
+        totals = counts(conn)
+    if args.json:
+        print(json.dumps({"notifications": rows, "counts": totals}, indent=2, sort_keys=True))
+        return 0
+    for dest, by_status in sorted(totals.items()):
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
+        print(f"{dest}: {shown}")
+    print(
+        f"{'ID':>7}  {'DESTINATION':<20} {'STATUS':<9} {'TRIES':>5} {'EVENTS':>6}  "
+        f"{'CREATED (UTC)':<19}  LAST ERROR"
+    )
+    for r in rows:
+        print(
+            f"{r['id']:>7}  {r['destination']:<20} {r['status']:<9} {r['attempts']:>5} "
+            f"{r['events']:>6}  {_ts(r['created_at']):<19}  {(r['last_error'] or '')[:60]}"
+        )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    conn = _open(args)
+    if conn is None:
+        return 2
+    with conn:
+        doc = show_notification(conn, args.id)
+    if doc is None:
+        print(f"fluxwatch outbox: no notification {args.id}", file=sys.stderr)
+        return 1
+    print(json.dumps(doc, indent=2, sort_keys=True))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if not args.ids and not args.all_dead:
+        print("fluxwatch outbox replay: give IDs or --all-dead", file=sys.stderr)
+        return 2
+    conn = _open(args)
+    if conn is None:
+        return 2
+    with conn:
+        n = replay_notifications(
+            conn, args.ids, all_dead=args.all_dead, destination=args.destination, now=time.time()
+        )
+    print(f"requeued {n} dead notification(s); a running bridge sends them within a second")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    statuses = [s for s, on in (("dead", args.dead), ("delivered", args.delivered)) if on]
+    if not args.ids and not statuses:
+        print("fluxwatch outbox purge: give IDs, --dead or --delivered", file=sys.stderr)
+        return 2
+    try:
+        older = parse_duration(args.older_than, "--older-than", 0.0) if args.older_than else None
+    except ConfigError as exc:
+        print(f"fluxwatch outbox purge: {exc}", file=sys.stderr)
+        return 2
+    conn = _open(args)
+    if conn is None:
+        return 2
+    with conn:
+        n = purge_notifications(
+            conn,
+            ids=args.ids,
+            statuses=statuses,
+            older_than=older,
+            destination=args.destination,
+            now=time.time(),
+        )
+    print(f"purged {n} notification(s)")
+    return 0

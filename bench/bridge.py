@@ -1,0 +1,273 @@
+"""Bridge benchmark: durable intake rate, intake-to-delivery latency, and the bare-aiohttp ceiling.
+
+Servers run in their own processes (``python -m bench.bridge serve-bare|...``); this process is
+the load generator (a minimal keep-alive HTTP/1.1 client on raw asyncio streams, cheaper than
+any client library, so the server is what saturates) and, for the latency phase, the fast
+destination, so send and receive times come from one clock.
+
+Figures printed:
+- ceiling: a bare aiohttp handler answering 202 without storing anything;
+- durable intake: events/s acknowledged by the bridge (each 202 is sent after COMMIT), with the
+  ratio to the ceiling (target >= 0.5);
+- latency p50/p99 from POST to arrival at a local destination at a fixed rate (target p99 < 0.5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+DURATION = float(os.environ.get("BENCH_BRIDGE_SECONDS", "8"))
+CONCURRENCY = int(os.environ.get("BENCH_BRIDGE_CONCURRENCY", "64"))
+LATENCY_RATE = float(os.environ.get("BENCH_BRIDGE_LATENCY_RATE", "1000"))
+LATENCY_SECONDS = float(os.environ.get("BENCH_BRIDGE_LATENCY_SECONDS", "5"))
+
+
+def flux_event(i: int) -> bytes:
+    doc = {
+        "involvedObject": {
+            "kind": "Kustomization",
+            "namespace": f"team-{i % 40}",
+            "name": f"app-{i}",
+            "uid": f"uid-{i}",
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "resourceVersion": "532126",
+        },
+        "severity": "error",
+        "timestamp": "2026-08-16T10:26:43Z",
+        "message": "Health check failed after 2m0s: timeout waiting for: [Deployment/apps/podinfo]",
+        "reason": "HealthCheckFailed",
+        "metadata": {"revision": "main@sha1:802723078affd3eb2a3898630261ab3ca5d6dd40"},
+        "reportingController": "kustomize-controller",
+        "reportingInstance": "kustomize-controller-7c7b47f5f-8bhrp",
+    }
+    return json.dumps(doc).encode()
+
+
+def request_bytes(path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _one_connection(port: int, path: str, bodies: list[bytes], deadline: float,
+                          counter: list[int], offset: int) -> None:  # fmt: skip
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = offset
+    try:
+        while time.perf_counter() < deadline:
+            writer.write(request_bytes(path, bodies[i % len(bodies)]))
+            i += CONCURRENCY
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            if head[9:10] == b"2":
+                counter[0] += 1
+            else:
+                counter[1] += 1
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def drive(port: int, path: str, bodies: list[bytes], seconds: float) -> tuple[float, int]:
+    """Closed-loop load: CONCURRENCY keep-alive connections, each one request at a time."""
+    counter = [0, 0]
+    # short warm-up so connection setup is not counted
+    warm = time.perf_counter() + 0.5
+    await asyncio.gather(*(_one_connection(port, path, bodies, warm, [0, 0], c) for c in range(8)))
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.gather(
+        *(_one_connection(port, path, bodies, deadline, counter, c) for c in range(CONCURRENCY))
+    )
+    elapsed = time.perf_counter() - start
+    return counter[0] / elapsed, counter[1]
+
+
+def spawn(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if ":" not in line:
+        proc.kill()
+        raise RuntimeError(f"server did not start: {line!r}")
+    return proc, int(line.strip().rsplit(":", 1)[1])
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def serve_bare() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=202, text="{}", content_type="application/json")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/flux", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        print(f"bare listening on 127.0.0.1:{port}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def write_config(dir_: Path, *, dest_port: int, group_wait: str, synchronous: str) -> Path:
+    config = {
+        "bridge": {
+            "listen": "127.0.0.1:0",
+            "state_dir": str(dir_ / "state"),
+            "outbox": {"synchronous": synchronous, "prune_interval": "1h"},
+            "route": {
+                "destinations": ["sink"],
+                "group_by": ["..."],
+                "group_wait": group_wait,
+                "group_interval": "1s",
+            },
+            "destinations": {
+                "sink": {
+                    "type": "webhook",
+                    "url": f"http://127.0.0.1:{dest_port}/hook",
+                    "max_in_flight": 32,
+                }
+            },
+        }
+    }
+    dir_.mkdir(parents=True, exist_ok=True)
+    path = dir_ / "fluxwatch.yaml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+async def latency_phase(cwd: Path, tmp: Path, synchronous: str) -> dict[str, float]:
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        doc = await request.json()
+        now = time.perf_counter()
+        for event in doc["data"]["events"]:
+            t0 = sent.get(event["name"])
+            if t0 is not None:
+                latencies.append(now - t0)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    dest_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cfg = write_config(tmp / "lat", dest_port=dest_port, group_wait="0s", synchronous=synchronous)
+    proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        total = int(LATENCY_RATE * LATENCY_SECONDS)
+        start = time.perf_counter()
+        for i in range(total):
+            target = start + i / LATENCY_RATE
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = flux_event(10_000_000 + i)
+            sent[f"app-{10_000_000 + i}"] = time.perf_counter()
+            writer.write(request_bytes("/flux/bench", body))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        writer.close()
+        await writer.wait_closed()
+        deadline = time.perf_counter() + 10
+        while len(latencies) < total and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        stop(proc)
+        await runner.cleanup()
+    latencies.sort()
+    return {
+        "delivered": len(latencies),
+        "sent": total,
+        "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+    }
+
+
+async def run(cwd: Path) -> dict[str, Any]:
+    bodies = [flux_event(i) for i in range(20_000)]
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="fluxwatch-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        proc, port = spawn(["-m", "bench.bridge", "serve-bare"], cwd)
+        try:
+            results["ceiling"], _ = await drive(port, "/flux", bodies, DURATION)
+        finally:
+            stop(proc)
+        for sync in ("full", "normal"):
+            # group_wait 1h: nothing is delivered during the run, so this measures intake alone
+            cfg = write_config(tmp / f"intake-{sync}", dest_port=9, group_wait="1h", synchronous=sync)
+            proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
+            try:
+                rate, errors = await drive(port, "/flux/bench", bodies, DURATION)
+            finally:
+                stop(proc)
+            results[f"durable_{sync}"] = rate
+            results[f"errors_{sync}"] = errors
+        results["latency"] = await latency_phase(cwd, tmp, "full")
+    return results
+
+
+def main() -> None:
+    cwd = Path(__file__).resolve().parent.parent
+    r = asyncio.run(run(cwd))
+    ceiling = r["ceiling"]
+    print(f"ceiling (bare aiohttp 202, no storage):   {ceiling:9.0f} req/s")
+    for sync in ("full", "normal"):
+        rate = r[f"durable_{sync}"]
+        print(
+            f"durable intake (synchronous={sync:<6}):   {rate:9.0f} events/s  "
+            f"ratio {rate / ceiling:.2f} of ceiling (target >= 0.50); non-2xx: {r[f'errors_{sync}']}"
+        )
+    lat = r["latency"]
+    print(
+        f"intake->delivery at {LATENCY_RATE:.0f} events/s: p50 {lat['p50'] * 1000:.1f} ms, "
+        f"p99 {lat['p99'] * 1000:.1f} ms (target p99 < 500 ms); "
+        f"delivered {lat['delivered']}/{lat['sent']}"
+    )
+    print(f"load: {CONCURRENCY} keep-alive connections for {DURATION:g}s per server, 2 cores shared")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["serve-bare"]:
+        serve_bare()
+    else:
+        main()

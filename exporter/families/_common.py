@@ -1,0 +1,111 @@
+"""Shared pieces of the per-kind metric families: the object state they read and rendering.
+
+A ``Family`` pairs a catalogue ``MetricSpec`` with a pure ``samples(state)`` function that returns
+the values of the spec's non-identity labels and the sample value. ``render_object`` turns all
+families of one object into exposition lines once, on that object's watch event; a scrape only
+joins those bytes (the kube-state-metrics metrics-store design).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from exporter.catalogue import IDENTITY_LABELS, MetricSpec
+from exporter.status import Derived
+from exporter.transitions import RootCause
+
+MAX_LABEL_VALUE = 256
+"""Longer label values are cut (and counted): a label is an index key, not a message."""
+
+Sample = tuple[tuple[str, ...], float]
+"""Values of the spec's labels after the identity labels (in order), and the sample value."""
+
+
+@dataclass(slots=True)
+class ObjectState:
+    """One object as the store holds it: derived fields plus what needs its neighbours."""
+
+    cluster: str
+    derived: Derived
+    since: float | None = None  # when it entered its current status
+    root: RootCause | None = None  # only for objects that are not ready
+    wanted_revision: str = ""  # non-empty while drifting: the revision not yet applied
+    drift_since: float | None = None
+    failing_since: float | None = None  # entered failing/stalled and not ready since
+    extra_problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    spec: MetricSpec
+    samples: Callable[[ObjectState], Sequence[Sample]]
+    cluster_only_identity: bool = False  # gotk_resource_info brings its own identity labels
+
+    def applies_to(self, kind: str) -> bool:
+        return not self.spec.kinds or kind in self.spec.kinds
+
+
+def escape_label(value: str, notes: list[str] | None = None) -> str:
+    """Escape per the text format (backslash, quote, newline) after bounding the length."""
+    if len(value) > MAX_LABEL_VALUE:
+        if notes is not None and "oversized_label" not in notes:
+            notes.append("oversized_label")
+        value = value[: MAX_LABEL_VALUE - 3] + "..."
+    if "\\" in value or '"' in value or "\n" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def format_value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def one(value: float | None) -> Sequence[Sample]:
+    """A family with no extra labels: one sample when the value is known, none otherwise."""
+    return () if value is None else (((), float(value)),)
+
+
+def render_object(
+    state: ObjectState, families: Sequence[Family], notes: list[str]
+) -> tuple[bytes, ...]:
+    """The exposition lines of one object, one bytes per family (empty when it has none)."""
+    d = state.derived
+    cluster = escape_label(state.cluster, notes)
+    identity = (
+        f'cluster="{cluster}",kind="{escape_label(d.kind, notes)}",'
+        f'namespace="{escape_label(d.namespace, notes)}",name="{escape_label(d.name, notes)}"'
+    )
+    out: list[bytes] = []
+    for family in families:
+        if not family.applies_to(d.kind):
+            out.append(b"")
+            continue
+        samples = family.samples(state)
+        if not samples:
+            out.append(b"")
+            continue
+        spec = family.spec
+        if family.cluster_only_identity:
+            prefix = f'{spec.name}{{cluster="{cluster}"'
+            names = spec.labels[1:]
+        else:
+            prefix = f"{spec.name}{{{identity}"
+            names = spec.labels[len(IDENTITY_LABELS) :]
+        lines = []
+        for values, value in samples:
+            extra = "".join(
+                f',{label}="{escape_label(v, notes)}"'
+                for label, v in zip(names, values, strict=False)
+                if v
+            )
+            lines.append(f"{prefix}{extra}}} {format_value(value)}\n")
+        out.append("".join(lines).encode())
+    return tuple(out)

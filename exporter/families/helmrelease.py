@@ -1,0 +1,21 @@
+"""HelmRelease: failure counters and the last attempted release action."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exporter import catalogue as c
+from exporter.families._common import Family, ObjectState, Sample, one
+
+
+def _last_action(s: ObjectState) -> Sequence[Sample]:
+    action = s.derived.last_action
+    return (((action,), 1.0),) if action else ()
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(c.HELMRELEASE_FAILURES, lambda s: one(s.derived.failures)),
+    Family(c.HELMRELEASE_INSTALL_FAILURES, lambda s: one(s.derived.install_failures)),
+    Family(c.HELMRELEASE_UPGRADE_FAILURES, lambda s: one(s.derived.upgrade_failures)),
+    Family(c.HELMRELEASE_LAST_ACTION, _last_action),
+)

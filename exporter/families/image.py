@@ -1,0 +1,22 @@
+"""Image automation: the tag an ImagePolicy selects, the ImageRepository's last scan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exporter import catalogue as c
+from exporter.families._common import Family, ObjectState, Sample, one
+
+
+def _latest(s: ObjectState) -> Sequence[Sample]:
+    d = s.derived
+    if not d.latest_image and not d.latest_tag:
+        return ()
+    return (((d.latest_image, d.latest_tag), 1.0),)
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(c.IMAGEPOLICY_LATEST, _latest),
+    Family(c.IMAGEREPOSITORY_TAGS, lambda s: one(s.derived.tags)),
+    Family(c.IMAGEREPOSITORY_LAST_SCAN, lambda s: one(s.derived.last_scan)),
+)

@@ -1,0 +1,137 @@
+"""A thin read-only HTTP layer over one cluster's ``kubernetes_asyncio`` ``ApiClient``.
+
+The generated API classes deserialize into models and raise on the first bad status; the watch
+layer wants neither. It needs the status code (410 relists, 429/503 honour ``Retry-After``),
+the raw JSON of custom resources, and a line-by-line stream it decodes itself so a malformed
+event is counted and skipped instead of ending the watch. So requests go through
+``ApiClient.call_api`` with ``_preload_content=False``, which keeps the client's auth (bearer
+token, exec plugin, client certificate, in-cluster token refresh) and TLS handling.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from exporter.kube.backoff import parse_retry_after
+
+_MESSAGE_LIMIT = 300  # API error messages end up in logs and on the status page
+
+
+class ApiError(Exception):
+    """The API answered with an error status (HTTP, or an ERROR event's ``Status``)."""
+
+    def __init__(
+        self, code: int, reason: str, message: str = "", retry_after: float | None = None
+    ) -> None:
+        self.code = code
+        self.reason = reason
+        self.message = message[:_MESSAGE_LIMIT]
+        self.retry_after = retry_after
+        super().__init__(f"{code} {reason}: {self.message}" if self.message else f"{code} {reason}")
+
+
+class ConnectionFailed(Exception):
+    """No answer at all: refused, reset, TLS failure, DNS, timeout."""
+
+
+class KubeClient:
+    """GET-only access to one cluster; every method raises ``ApiError`` or ``ConnectionFailed``."""
+
+    def __init__(
+        self,
+        api: Any,  # kubernetes_asyncio.client.ApiClient (untyped library)
+        *,
+        on_unauthorized: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.api = api
+        self._on_unauthorized = on_unauthorized
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def _request(
+        self,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        limits: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        try:
+            response: aiohttp.ClientResponse = await self.api.call_api(
+                path,
+                "GET",
+                query_params=list(query),
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=limits,
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ConnectionFailed(_describe(exc)) from exc
+        if response.status >= 400:
+            error = await _error_from_response(response)
+            if response.status == 401 and self._on_unauthorized is not None:
+                await self._on_unauthorized()  # e.g. re-run an exec plugin, as kubectl does
+            raise error
+        return response
+
+    async def get_json(
+        self, path: str, query: Sequence[tuple[str, str]] = (), *, deadline: float
+    ) -> Any:
+        """One request, the decoded JSON body; the whole exchange takes at most ``deadline`` s."""
+        response = await self._request(path, query, aiohttp.ClientTimeout(total=deadline))
+        try:
+            body = await response.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ConnectionFailed(_describe(exc)) from exc
+        finally:
+            response.release()
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise ApiError(response.status, "InvalidJSON", f"{path}: {exc}") from None
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, query: Sequence[tuple[str, str]], *, connect_timeout: float
+    ) -> AsyncIterator[aiohttp.StreamReader]:
+        """A long-lived response whose body is read line by line by the caller.
+
+        Only connecting is bounded here; the caller bounds silence with its inactivity timeout.
+        """
+        limits = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_connect=connect_timeout
+        )
+        response = await self._request(path, query, limits)
+        try:
+            yield response.content
+        finally:
+            response.close()  # never reuse a half-read stream's connection
+
+
+async def _error_from_response(response: aiohttp.ClientResponse) -> ApiError:
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+    reason = response.reason or ""
+    message = ""
+    try:
+        body = await response.read()
+        status = json.loads(body)
+        if isinstance(status, dict):
+            reason = str(status.get("reason") or reason)
+            message = str(status.get("message") or "")
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+        pass  # the status code alone is enough to act on
+    finally:
+        response.release()
+    return ApiError(response.status, reason, message, retry_after)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free description of a transport error (no headers, no URLs' queries)."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:_MESSAGE_LIMIT]

@@ -1,0 +1,257 @@
+"""Cluster sources: which clusters to watch, and one authenticated client per cluster.
+
+A cluster comes from the exporter's own service account (in-cluster), from a context of a
+kubeconfig (all contexts, chosen names, a regex, or listed one by one with a new name), or from a
+file in a kubeconfig directory (one cluster per file, rescanned so files can come and go). The
+decision of *which* clusters is pure (``static_clusters``, ``select_contexts``,
+``scan_kubeconfig_dir``); ``connect`` is the only I/O, and it lets ``kubernetes_asyncio`` do
+authentication exactly as kubectl's kubeconfig rules say (token, token file, client
+certificate, exec plugin).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from kubernetes_asyncio import config as kube_config
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from exporter.kube.client import KubeClient
+from exporter.settings import ExporterSettings
+
+SourceKind = Literal["in-cluster", "kubeconfig", "kubeconfig-dir"]
+_EXEC_REFRESH_MARGIN = datetime.timedelta(seconds=60)  # renew a token this long before it expires
+
+
+class ClusterSourceError(ValueError):
+    """A cluster source cannot be used (missing file, unknown context, bad YAML)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """How to reach one cluster; equal specs mean nothing to reconnect."""
+
+    name: str
+    source: SourceKind
+    kubeconfig: str = ""
+    context: str = ""
+    fingerprint: str = ""  # digest of a kubeconfig-dir file, so an edited file reconnects
+
+
+def default_kubeconfig() -> str:
+    """``$KUBECONFIG`` (may list several files, as kubectl merges them) or ``~/.kube/config``."""
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
+def read_contexts(kubeconfig: str) -> tuple[list[str], str]:
+    """Context names (in file order) and the current context of a kubeconfig (or a merged list).
+
+    Raises ``ClusterSourceError`` naming the file when it is missing or not a kubeconfig.
+    """
+    names: list[str] = []
+    current = ""
+    paths = _paths(kubeconfig)
+    if not paths:
+        raise ClusterSourceError("no kubeconfig file given")
+    found = False
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ClusterSourceError(f"{path}: cannot read: {exc.strerror}") from None
+        found = True
+        doc = _load_kubeconfig_yaml(text, path)
+        for entry in doc.get("contexts") or []:
+            name = entry.get("name") if isinstance(entry, Mapping) else None
+            if isinstance(name, str) and name not in names:
+                names.append(name)
+        if not current and isinstance(doc.get("current-context"), str):
+            current = doc["current-context"]
+    if not found:
+        raise ClusterSourceError(f"{kubeconfig}: no such kubeconfig file")
+    return names, current
+
+
+def _load_kubeconfig_yaml(text: str, path: str) -> Mapping[str, Any]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ClusterSourceError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("contexts", []), list):
+        raise ClusterSourceError(f"{path}: not a kubeconfig (expected a mapping with contexts)")
+    return doc
+
+
+def select_contexts(available: Sequence[str], names: Sequence[str], regex: str) -> list[str]:
+    """The contexts chosen by name and/or regex (full match), in kubeconfig order.
+
+    Neither given: every context. A name that does not exist is an error rather than a cluster
+    silently missing from the fleet; a regex matching nothing is allowed (a fleet may be empty).
+    """
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ClusterSourceError(
+            f"context {missing[0]!r} is not in the kubeconfig (has: {', '.join(available)})"
+        )
+    if not names and not regex:
+        return list(available)
+    pattern = re.compile(regex) if regex else None
+    return [
+        c
+        for c in available
+        if c in names or (pattern is not None and pattern.fullmatch(c) is not None)
+    ]
+
+
+def static_clusters(settings: ExporterSettings) -> list[ClusterSpec]:
+    """Clusters from the in-cluster, kubeconfig and ``clusters`` settings (not the directory)."""
+    specs: list[ClusterSpec] = []
+    if settings.in_cluster:
+        specs.append(ClusterSpec(settings.in_cluster_name, "in-cluster"))
+    chose_kubeconfig = bool(settings.kubeconfig or settings.contexts or settings.context_regex)
+    nothing_chosen = not (
+        settings.in_cluster or chose_kubeconfig or settings.clusters or settings.kubeconfig_dir
+    )
+    if chose_kubeconfig or nothing_chosen:
+        path = settings.kubeconfig or default_kubeconfig()
+        in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        if nothing_chosen and in_pod and not any(os.path.exists(p) for p in _paths(path)):
+            # Running in a pod with no kubeconfig: the service account is the natural choice.
+            return [ClusterSpec(settings.in_cluster_name, "in-cluster")]
+        available, current = read_contexts(path)
+        chosen = select_contexts(available, settings.contexts, settings.context_regex)
+        if nothing_chosen and current and not settings.contexts:
+            chosen = [current]  # like kubectl: no flags means the current context
+        specs.extend(ClusterSpec(c, "kubeconfig", path, c) for c in chosen)
+    for entry in settings.clusters:
+        path = entry.kubeconfig or settings.kubeconfig or default_kubeconfig()
+        available, _ = read_contexts(path)
+        select_contexts(available, [entry.context], "")  # raises for an unknown context
+        specs.append(ClusterSpec(entry.name or entry.context, "kubeconfig", path, entry.context))
+    _check_unique(specs)
+    return specs
+
+
+def _paths(kubeconfig: str) -> list[str]:
+    return [p for p in kubeconfig.split(os.pathsep) if p]
+
+
+def _check_unique(specs: Sequence[ClusterSpec]) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise ClusterSourceError(
+                f"cluster name {spec.name!r} is used twice; rename one with clusters[].name"
+            )
+        seen.add(spec.name)
+
+
+def scan_kubeconfig_dir(directory: str) -> tuple[list[ClusterSpec], list[str]]:
+    """One cluster per readable kubeconfig file, and one problem line per unusable file.
+
+    The cluster is the file's current context (or its only context) and takes that name.
+    Hidden files are skipped: a mounted Secret or ConfigMap keeps its real files in ``..data``.
+    """
+    specs: list[ClusterSpec] = []
+    problems: list[str] = []
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        return [], [f"{directory}: cannot list: {exc.strerror}"]
+    names: set[str] = set()
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        try:
+            data = Path(entry.path).read_bytes()
+            doc = _load_kubeconfig_yaml(data.decode("utf-8"), entry.path)
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{entry.path}: cannot read: {exc}")
+            continue
+        except ClusterSourceError as exc:
+            problems.append(str(exc))
+            continue
+        contexts = [
+            c["name"]
+            for c in doc.get("contexts") or []
+            if isinstance(c, Mapping) and isinstance(c.get("name"), str)
+        ]
+        current = doc.get("current-context")
+        if isinstance(current, str) and current in contexts:
+            context = current
+        elif len(contexts) == 1:
+            context = contexts[0]
+        else:
+            problems.append(f"{entry.path}: set current-context (the file has {len(contexts)})")
+            continue
+        if context in names:
+            problems.append(f"{entry.path}: cluster {context!r} already comes from another file")
+            continue
+        names.add(context)
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        specs.append(ClusterSpec(context, "kubeconfig-dir", entry.path, context, digest))
+    return specs, problems
+
+
+async def connect(spec: ClusterSpec) -> KubeClient:
+    """An authenticated client for one cluster; raises ``ClusterSourceError`` if unusable."""
+    configuration = Configuration()
+    if spec.source == "in-cluster":
+        try:
+            # Refreshes the projected service-account token from its file as it rotates.
+            kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except kube_config.ConfigException as exc:
+            raise ClusterSourceError(f"in-cluster: {exc}") from None
+        return KubeClient(ApiClient(configuration))
+    try:
+        loader = await kube_config.load_kube_config(
+            config_file=spec.kubeconfig,
+            context=spec.context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except Exception as exc:  # the library raises plain exceptions for bad files
+        raise ClusterSourceError(f"{spec.kubeconfig} context {spec.context}: {exc}") from None
+    user = getattr(loader, "_user", None)
+    if user is None or "exec" not in user:
+        return KubeClient(ApiClient(configuration))
+    return _exec_plugin_client(configuration, loader)
+
+
+def _exec_plugin_client(configuration: Any, loader: Any) -> KubeClient:
+    """Renews an exec plugin's token as kubectl does: before it expires, and after a 401.
+
+    The library reruns the plugin on every call when the credential has no expiry, so the
+    decision to call it is made here rather than on each request.
+    """
+    state = {"force": False}
+
+    async def refresh(_: Any) -> None:
+        expiry = getattr(loader, "exec_plugin_expiry", None)
+        due = expiry is not None and expiry - _EXEC_REFRESH_MARGIN <= datetime.datetime.now(
+            tz=expiry.tzinfo
+        )
+        if not (due or state["force"]):
+            return
+        state["force"] = False
+        if hasattr(loader, "exec_plugin_expiry"):
+            del loader.exec_plugin_expiry
+        await loader.load_from_exec_plugin()
+        if hasattr(loader, "token"):
+            configuration.api_key["BearerToken"] = loader.token
+
+    async def on_unauthorized() -> None:
+        state["force"] = True
+
+    configuration.refresh_api_key_hook = refresh
+    return KubeClient(ApiClient(configuration), on_unauthorized=on_unauthorized)

@@ -1,0 +1,135 @@
+"""The exporter's HTTP endpoints: /metrics, /healthz, /readyz and a short status page at /.
+
+``build_app`` is what ``exporter.app`` mounts; it knows the store and the extra
+prometheus-client registries (the watch layer's health counters) and nothing of Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from exporter import exposition
+from exporter.catalogue import STATUSES
+from exporter.publisher import TransitionPublisher
+from exporter.store import MetricStore
+
+GZIP_IN_THREAD_BYTES = 1 << 20
+"""Bodies above this are compressed off the event loop so watches keep flowing meanwhile."""
+
+STORE_KEY = web.AppKey("store", MetricStore)
+
+
+def build_app(
+    store: MetricStore,
+    registries: Sequence[CollectorRegistry] = (),
+    *,
+    ready: Callable[[], bool] | None = None,
+    publisher: TransitionPublisher | None = None,
+) -> web.Application:
+    """An aiohttp application serving the store; starts and stops ``publisher`` with the app.
+
+    ``ready`` overrides the readiness rule (default: every reachable cluster finished its first
+    sync, see ``MetricStore.ready``), e.g. to also wait for discovery of a kubeconfig directory.
+    """
+    app = web.Application()
+    app[STORE_KEY] = store
+    is_ready = ready if ready is not None else store.ready
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        fmt = exposition.negotiate(request.headers.get("Accept"))
+        started = time.perf_counter()
+        body = exposition.render(store, fmt, registries)  # synchronous: one consistent snapshot
+        store.metrics.scrape_duration.observe(time.perf_counter() - started)
+        headers = {"Content-Type": exposition.content_type(fmt)}
+        if exposition.gzip_accepted(request.headers.get("Accept-Encoding")):
+            if len(body) > GZIP_IN_THREAD_BYTES:
+                body = await asyncio.get_running_loop().run_in_executor(
+                    None, exposition.compress, body
+                )
+            else:
+                body = exposition.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(request: web.Request) -> web.Response:
+        if is_ready():
+            return web.Response(text="ready\n")
+        pending = sorted(
+            name
+            for name, cl in store.clusters.items()
+            if cl.state is None or (cl.state.reachable and not cl.state.synced)
+        )
+        text = "not ready: waiting for the first sync of " + (", ".join(pending) or "any cluster")
+        return web.Response(status=503, text=text + "\n")
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=status_page(store, is_ready()), content_type="text/html")
+
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/", index)
+    if publisher is not None:
+
+        async def start_publisher(app: web.Application) -> None:
+            publisher.start()
+
+        async def stop_publisher(app: web.Application) -> None:
+            await publisher.stop()
+
+        app.on_startup.append(start_publisher)
+        app.on_cleanup.append(stop_publisher)
+    return app
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def status_page(store: MetricStore, ready: bool) -> str:
+    """A short human-readable page: clusters, their sync state and object counts."""
+    rows = []
+    for name in sorted(store.clusters):
+        cl = store.clusters[name]
+        state = cl.state
+        counts = dict.fromkeys(STATUSES, 0)
+        for kd in cl.kinds.values():
+            for status, n in kd.counts.items():
+                counts[status] += n
+        cells = [
+            name,
+            "unknown" if state is None else ("yes" if state.reachable else "NO"),
+            "unknown" if state is None else ("yes" if state.synced else "syncing"),
+            _when(state.last_full_sync if state else None),
+            str(sum(counts.values())),
+            *(str(counts[s]) for s in STATUSES if s != "ready"),
+            state.error if state is not None else "",
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in cells) + "</tr>")
+    head = ["cluster", "reachable", "synced", "last full sync", "objects"]
+    head += [s for s in STATUSES if s != "ready"] + ["last error"]
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>fluxwatch exporter</title>"
+        "</head><body><h1>fluxwatch exporter</h1>"
+        f"<p>{'ready' if ready else 'not ready (initial sync in progress)'}; "
+        f"{len(store.clusters)} clusters, {store.object_count()} objects, "
+        f"per-object series: {html.escape(store.per_object)}. "
+        "<a href='/metrics'>/metrics</a></p>"
+        "<table border='1'><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr>"
+        + "".join(rows)
+        + "</table></body></html>\n"
+    )

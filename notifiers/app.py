@@ -1,0 +1,261 @@
+"""``Bridge``: wires intake, routing, the outbox and the dispatcher into one service.
+
+The programmatic API for ``fluxwatch bridge``, ``fluxwatch run`` and ``fluxwatch demo``::
+
+    bridge = Bridge(config, state_dir=Path("state"))
+    async with bridge:                       # start(); ...; stop()
+        await bridge.accept_transition(t)    # returns once durably stored
+    bridge.app                               # the aiohttp application (intake, /metrics, probes)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from notifiers.config import BridgeConfig
+from notifiers.delivery import Dispatcher
+from notifiers.http import HttpClient
+from notifiers.intake import IntakeError, IntakeHandlers, new_event_id, parse_transition
+from notifiers.metrics import BridgeMetrics
+from notifiers.model import Event, Notification
+from notifiers.outbox import IngestItem, Outbox, OutboxError, dead_counts, prune, take_requeued
+from notifiers.providers import PROVIDERS, Provider, ProviderContext
+from notifiers.routing import Decision, route_event
+
+log = logging.getLogger("fluxwatch.bridge")
+
+POLL_INTERVAL = 1.0  # how often operator replays and dead-letter counts are picked up
+
+
+class Bridge:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        *,
+        state_dir: Path | None = None,
+        console: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+        listen: tuple[str, int] | None = None,
+    ) -> None:
+        self.config = config
+        self.state_dir = state_dir if state_dir is not None else config.state_dir
+        self.console = console if console is not None else sys.stdout
+        self.clock = clock
+        self.listen = listen if listen is not None else (config.listen_host, config.listen_port)
+        self.metrics = BridgeMetrics()
+        self.outbox = Outbox(
+            self.state_dir,
+            synchronous=config.outbox.synchronous,
+            dedup_window=config.dedup_window,
+            max_events_per_notification=config.outbox.max_events_per_notification,
+            max_batch=config.outbox.max_batch,
+            clock=clock,
+            on_commit_batch=self.metrics.commit_batch.observe,
+        )
+        self.providers: dict[str, Provider] = {
+            name: PROVIDERS[dest.type].create(name, dest.options)
+            for name, dest in config.destinations.items()
+        }
+        self.intake = IntakeHandlers(
+            flux=config.flux,
+            alertmanager=config.alertmanager,
+            max_body_bytes=config.max_body_bytes,
+            metrics=self.metrics,
+            submit=self.submit,
+            clock=clock,
+        )
+        self._app = self._build_app()
+        self._runner: web.AppRunner | None = None
+        self._http: HttpClient | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+        self._started = False
+        self.port: int | None = None
+        self.on_delivered: Callable[[Notification], None] | None = None
+
+    # ---- the aiohttp application ----
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes + 1)
+        app.router.add_post("/flux", self.intake.flux_event)
+        app.router.add_post("/flux/{cluster}", self.intake.flux_event)
+        app.router.add_post("/alertmanager", self.intake.alertmanager_webhook)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        return app
+
+    @property
+    def app(self) -> web.Application:
+        return self._app
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self._started and self.outbox.alive:
+            return web.Response(text="ready\n")
+        return web.Response(text="outbox not running\n", status=503)
+
+    # ---- lifecycle ----
+
+    async def start(self, *, serve: bool = True) -> None:
+        """Open the outbox, start delivering, and (unless ``serve`` is false) listen for HTTP."""
+        self._http = HttpClient()
+        ctx = ProviderContext(http=self._http, console=self.console, clock=self.clock)
+        dispatcher = Dispatcher(
+            self.outbox,
+            self.config.destinations,
+            self.providers,
+            ctx,
+            self.metrics,
+            clock=self.clock,
+        )
+        dispatcher.on_delivered = self._delivered
+        self.dispatcher = dispatcher
+        self.metrics.queue.view = dispatcher
+        pending = self.outbox.start(dispatcher.add)
+        dispatcher.add(pending)
+        dispatcher.start()
+        self._maintenance = asyncio.create_task(
+            self._maintain(), name="fluxwatch-outbox-maintenance"
+        )
+        if serve:
+            self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.listen[0], self.listen[1], backlog=1024)
+            await site.start()
+            server = site._server  # the bound port when 0 was asked for
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else self.listen[1]
+        self._started = True
+        log.info("bridge started: %d undelivered notifications loaded", len(pending))
+
+    async def stop(self) -> None:
+        self._started = False
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.outbox.stop()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def __aenter__(self) -> Bridge:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _delivered(self, notification: Notification) -> None:
+        if self.on_delivered is not None:
+            self.on_delivered(notification)
+
+    async def _maintain(self) -> None:
+        last_prune = 0.0
+        cfg = self.config.outbox
+        while True:
+            try:
+                now = self.clock()
+                do_prune = now - last_prune >= cfg.prune_interval
+
+                def work(conn: Any, now: float = now, do_prune: bool = do_prune) -> Any:
+                    removed = (
+                        prune(
+                            conn,
+                            now=now,
+                            retention=cfg.retention,
+                            dead_retention=cfg.dead_retention,
+                            dedup_window=self.config.dedup_window,
+                        )
+                        if do_prune
+                        else None
+                    )
+                    return take_requeued(conn), dead_counts(conn), removed
+
+                requeued, dead, removed = await self.outbox.call(work)
+                if do_prune:
+                    last_prune = now
+                    if removed and any(removed.values()):
+                        log.info("outbox pruned: %s", removed)
+                assert self.dispatcher is not None
+                self.dispatcher.set_dead_counts(dead)
+                if requeued:
+                    log.info("replaying %d notifications", len(requeued))
+                    self.dispatcher.add(requeued)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox maintenance failed; retrying")
+            await asyncio.sleep(POLL_INTERVAL)
+
+    # ---- intake ----
+
+    def route(self, event: Event) -> Decision:
+        return route_event(
+            self.config.route,
+            event,
+            owners=self.config.owners,
+            known_destinations=self.config.destinations,
+            time_intervals=self.config.time_intervals,
+            now=self.clock(),
+        )
+
+    async def submit(self, events: Sequence[Event]) -> None:
+        """Route and store; returns after the transaction holding them has committed."""
+        items = []
+        for event in events:
+            decision = self.route(event)
+            items.append(IngestItem(event, decision.targets, muted=bool(decision.muted)))
+        try:
+            results = await self.outbox.ingest(items)
+        except OutboxError as exc:
+            raise IntakeError(
+                "storage", "the outbox could not store the event; retry", 503
+            ) from exc
+        for result in results:
+            if result.deliveries == 0:
+                self.metrics.dropped.labels(reason=result.decision).inc()
+
+    async def accept_transition(self, transition: Mapping[str, Any]) -> str:
+        """In-process intake of the exporter's ``Transition.as_dict()``; returns the event id.
+
+        Raises ``IntakeError`` for a malformed mapping (counted as a rejection, never a crash).
+        """
+        try:
+            event = parse_transition(transition, now=self.clock(), event_id=new_event_id())
+        except IntakeError as exc:
+            self.metrics.rejected.labels(source="transition", reason=exc.reason).inc()
+            log.warning("rejected a transition: %s", exc.message)
+            raise
+        await self.submit([event])
+        self.metrics.received.labels(source="transition").inc()
+        return event.id

@@ -1,0 +1,636 @@
+"""The ``bridge:`` section of ``fluxwatch.yaml``, parsed and validated at load.
+
+Every error names the key path (``bridge.destinations.ci.url: required``) so an operator can find
+the line; secrets are read from files or environment variables here, once, and never appear in
+an error message. The exporter's ``exporter:`` section is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from notifiers.configkit import (
+    ConfigError,
+    bool_,
+    check_keys,
+    float_,
+    int_,
+    mapping,
+    parse_duration,
+    read_secret,
+    str_,
+    str_list,
+)
+from notifiers.owners import OwnersConfig, Team
+from notifiers.providers import PROVIDERS, ProviderOptions
+from notifiers.routing import Matcher, RouteNode, TimeInterval, parse_matcher, parse_time_range
+
+# ---- the typed configuration ----
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff between attempts and when a delivery becomes a dead letter.
+
+    Defaults follow Alertmanager's retry stage in spirit (start small, grow, cap) but persist
+    across restarts and give up only after ``max_age`` or ``max_attempts``, so a destination that
+    is down for an hour still gets every event.
+    """
+
+    initial_backoff: float = 1.0
+    max_backoff: float = 300.0
+    multiplier: float = 2.0
+    max_attempts: int = 25
+    max_age: float = 86400.0
+    max_retry_after: float = 3600.0  # a Retry-After beyond this is capped, not obeyed blindly
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerPolicy:
+    """Open after ``failures`` consecutive failures; probe again after ``cooldown``."""
+
+    failures: int = 5
+    cooldown: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Token bucket per destination: ``per_second`` sustained, ``burst`` at once (0 = off)."""
+
+    per_second: float = 0.0
+    burst: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationConfig:
+    name: str
+    type: str
+    options: ProviderOptions
+    timeout: float = 15.0
+    max_in_flight: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    circuit_breaker: CircuitBreakerPolicy = field(default_factory=CircuitBreakerPolicy)
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+
+
+@dataclass(frozen=True, slots=True)
+class FluxIntakeConfig:
+    hmac_keys: tuple[bytes, ...] = ()
+    cluster_header: str = ""
+    default_cluster: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerIntakeConfig:
+    bearer_token: str | None = None
+    basic_username: str | None = None
+    basic_password: str | None = None
+    default_cluster: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    synchronous: str = "full"  # full: fsync per group commit; normal: survive process crashes only
+    retention: float = 7 * 86400.0
+    dead_retention: float = 30 * 86400.0
+    prune_interval: float = 60.0
+    max_events_per_notification: int = 100
+    max_batch: int = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9095
+    state_dir: Path = Path("fluxwatch-state")
+    max_body_bytes: int = 1024 * 1024
+    flux: FluxIntakeConfig = field(default_factory=FluxIntakeConfig)
+    alertmanager: AlertmanagerIntakeConfig = field(default_factory=AlertmanagerIntakeConfig)
+    dedup_window: float = 3600.0
+    route: RouteNode = field(default_factory=lambda: RouteNode(path="bridge.route"))
+    destinations: Mapping[str, DestinationConfig] = field(default_factory=dict)
+    time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
+    owners: OwnersConfig = field(default_factory=OwnersConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+
+
+# ---- parsing ----
+
+_BRIDGE_KEYS = (
+    "listen",
+    "state_dir",
+    "max_body_bytes",
+    "flux",
+    "alertmanager",
+    "dedup",
+    "route",
+    "destinations",
+    "time_intervals",
+    "owners",
+    "outbox",
+    "delivery",
+)
+
+
+def load_config(path: Path) -> BridgeConfig:
+    """Read ``fluxwatch.yaml`` and parse its ``bridge:`` section."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(str(path), f"invalid YAML{where}") from None
+    return config_from_mapping(mapping(document, "(top level)"), base_dir=path.parent)
+
+
+def config_from_mapping(
+    document: Mapping[str, Any], *, base_dir: Path | None = None
+) -> BridgeConfig:
+    """Parse the ``bridge:`` section of an already loaded ``fluxwatch.yaml`` document."""
+    base = base_dir if base_dir is not None else Path.cwd()
+    bridge = mapping(document.get("bridge"), "bridge")
+    check_keys(bridge, "bridge", _BRIDGE_KEYS)
+
+    host, port = parse_listen(
+        str_(bridge.get("listen"), "bridge.listen", default="127.0.0.1:9095"), "bridge.listen"
+    )
+    state_dir = Path(str_(bridge.get("state_dir"), "bridge.state_dir", default="fluxwatch-state"))
+    if not state_dir.is_absolute():
+        state_dir = base / state_dir
+
+    delivery = mapping(bridge.get("delivery"), "bridge.delivery")
+    check_keys(
+        delivery, "bridge.delivery", ("retry", "circuit_breaker", "timeout", "max_in_flight")
+    )
+    default_retry = _parse_retry(delivery.get("retry"), "bridge.delivery.retry", RetryPolicy())
+    default_breaker = _parse_breaker(
+        delivery.get("circuit_breaker"), "bridge.delivery.circuit_breaker", CircuitBreakerPolicy()
+    )
+    default_timeout = parse_duration(delivery.get("timeout"), "bridge.delivery.timeout", 15.0)
+    default_in_flight = int_(
+        delivery.get("max_in_flight"), "bridge.delivery.max_in_flight", 8, minimum=1
+    )
+
+    destinations: dict[str, DestinationConfig] = {}
+    raw_dests = mapping(bridge.get("destinations"), "bridge.destinations")
+    for name, raw in raw_dests.items():
+        destinations[name] = _parse_destination(
+            name,
+            raw,
+            f"bridge.destinations.{name}",
+            base,
+            default_retry,
+            default_breaker,
+            default_timeout,
+            default_in_flight,
+        )
+
+    owners = _parse_owners(
+        bridge.get("owners"),
+        "bridge.owners",
+        base,
+        destinations,
+        default_retry,
+        default_breaker,
+        default_timeout,
+        default_in_flight,
+    )
+
+    intervals: dict[str, tuple[TimeInterval, ...]] = {}
+    for name, raw in mapping(bridge.get("time_intervals"), "bridge.time_intervals").items():
+        intervals[name] = _parse_time_intervals(raw, f"bridge.time_intervals.{name}")
+
+    route = _parse_route(bridge.get("route"), "bridge.route", None, destinations, intervals)
+
+    dedup = mapping(bridge.get("dedup"), "bridge.dedup")
+    check_keys(dedup, "bridge.dedup", ("window",))
+
+    return BridgeConfig(
+        listen_host=host,
+        listen_port=port,
+        state_dir=state_dir,
+        max_body_bytes=int_(
+            bridge.get("max_body_bytes"), "bridge.max_body_bytes", 1024 * 1024, minimum=1024
+        ),
+        flux=_parse_flux(bridge.get("flux"), "bridge.flux", base),
+        alertmanager=_parse_alertmanager(bridge.get("alertmanager"), "bridge.alertmanager", base),
+        dedup_window=parse_duration(dedup.get("window"), "bridge.dedup.window", 3600.0),
+        route=route,
+        destinations=destinations,
+        time_intervals=intervals,
+        owners=owners,
+        outbox=_parse_outbox(bridge.get("outbox"), "bridge.outbox"),
+    )
+
+
+def parse_listen(value: str, path: str) -> tuple[str, int]:
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(path, f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port_text)
+
+
+def _parse_retry(value: Any, path: str, default: RetryPolicy) -> RetryPolicy:
+    raw = mapping(value, path)
+    check_keys(
+        raw,
+        path,
+        (
+            "initial_backoff",
+            "max_backoff",
+            "multiplier",
+            "max_attempts",
+            "max_age",
+            "max_retry_after",
+        ),
+    )
+    policy = RetryPolicy(
+        initial_backoff=parse_duration(
+            raw.get("initial_backoff"), f"{path}.initial_backoff", default.initial_backoff
+        ),
+        max_backoff=parse_duration(
+            raw.get("max_backoff"), f"{path}.max_backoff", default.max_backoff
+        ),
+        multiplier=float_(
+            raw.get("multiplier"), f"{path}.multiplier", default.multiplier, minimum=1.0
+        ),
+        max_attempts=int_(
+            raw.get("max_attempts"), f"{path}.max_attempts", default.max_attempts, minimum=1
+        ),
+        max_age=parse_duration(raw.get("max_age"), f"{path}.max_age", default.max_age),
+        max_retry_after=parse_duration(
+            raw.get("max_retry_after"), f"{path}.max_retry_after", default.max_retry_after
+        ),
+    )
+    if policy.max_backoff < policy.initial_backoff:
+        raise ConfigError(f"{path}.max_backoff", "must be >= initial_backoff")
+    return policy
+
+
+def _parse_breaker(value: Any, path: str, default: CircuitBreakerPolicy) -> CircuitBreakerPolicy:
+    raw = mapping(value, path)
+    check_keys(raw, path, ("failures", "cooldown"))
+    return CircuitBreakerPolicy(
+        failures=int_(raw.get("failures"), f"{path}.failures", default.failures, minimum=1),
+        cooldown=parse_duration(raw.get("cooldown"), f"{path}.cooldown", default.cooldown),
+    )
+
+
+_COMMON_DEST_KEYS = ("type", "timeout", "max_in_flight", "retry", "circuit_breaker", "rate_limit")
+
+
+def _parse_destination(
+    name: str,
+    value: Any,
+    path: str,
+    base: Path,
+    default_retry: RetryPolicy,
+    default_breaker: CircuitBreakerPolicy,
+    default_timeout: float,
+    default_in_flight: int,
+) -> DestinationConfig:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*", name):
+        raise ConfigError(path, "destination names use letters, digits and _ . : / -")
+    raw = mapping(value, path)
+    kind = str_(raw.get("type"), f"{path}.type", nonempty=True)
+    provider = PROVIDERS.get(kind)
+    if provider is None:
+        raise ConfigError(
+            f"{path}.type",
+            f"unknown destination type {kind!r} (known: {', '.join(sorted(PROVIDERS))})",
+        )
+    specific = {k: v for k, v in raw.items() if k not in _COMMON_DEST_KEYS}
+    try:
+        options = provider.parse_options(specific, path, base)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(path, str(exc)) from None
+    rate = mapping(raw.get("rate_limit"), f"{path}.rate_limit")
+    check_keys(rate, f"{path}.rate_limit", ("per_second", "burst"))
+    return DestinationConfig(
+        name=name,
+        type=kind,
+        options=options,
+        timeout=parse_duration(raw.get("timeout"), f"{path}.timeout", default_timeout),
+        max_in_flight=int_(
+            raw.get("max_in_flight"), f"{path}.max_in_flight", default_in_flight, minimum=1
+        ),
+        retry=_parse_retry(raw.get("retry"), f"{path}.retry", default_retry),
+        circuit_breaker=_parse_breaker(
+            raw.get("circuit_breaker"), f"{path}.circuit_breaker", default_breaker
+        ),
+        rate_limit=RateLimit(
+            per_second=float_(rate.get("per_second"), f"{path}.rate_limit.per_second", 0.0),
+            burst=int_(rate.get("burst"), f"{path}.rate_limit.burst", 1, minimum=1),
+        ),
+    )
+
+
+def _parse_flux(value: Any, path: str, base: Path) -> FluxIntakeConfig:
+    raw = mapping(value, path)
+    check_keys(raw, path, ("hmac_keys_file", "hmac_keys_env", "cluster_header", "default_cluster"))
+    keys_text = read_secret(raw, path, "hmac_keys", required=False, base_dir=base)
+    keys: tuple[bytes, ...] = ()
+    if keys_text is not None:
+        # One key per line (or comma-separated in an env var): several keys allow rotation.
+        keys = tuple(k.strip().encode() for k in re.split(r"[\n,]", keys_text) if k.strip())
+    return FluxIntakeConfig(
+        hmac_keys=keys,
+        cluster_header=str_(raw.get("cluster_header"), f"{path}.cluster_header", default=""),
+        default_cluster=str_(
+            raw.get("default_cluster"), f"{path}.default_cluster", default="default", nonempty=True
+        ),
+    )
+
+
+def _parse_alertmanager(value: Any, path: str, base: Path) -> AlertmanagerIntakeConfig:
+    raw = mapping(value, path)
+    check_keys(
+        raw, path, ("bearer_token_file", "bearer_token_env", "basic_auth", "default_cluster")
+    )
+    token = read_secret(raw, path, "bearer_token", required=False, base_dir=base)
+    user = password = None
+    if raw.get("basic_auth") is not None:
+        basic = mapping(raw["basic_auth"], f"{path}.basic_auth")
+        check_keys(basic, f"{path}.basic_auth", ("username", "password_file", "password_env"))
+        user = str_(basic.get("username"), f"{path}.basic_auth.username", nonempty=True)
+        password = read_secret(
+            basic, f"{path}.basic_auth", "password", required=True, base_dir=base
+        )
+    return AlertmanagerIntakeConfig(
+        bearer_token=token,
+        basic_username=user,
+        basic_password=password,
+        default_cluster=str_(
+            raw.get("default_cluster"), f"{path}.default_cluster", default="default", nonempty=True
+        ),
+    )
+
+
+def _parse_outbox(value: Any, path: str) -> OutboxConfig:
+    raw = mapping(value, path)
+    check_keys(
+        raw,
+        path,
+        (
+            "synchronous",
+            "retention",
+            "dead_retention",
+            "prune_interval",
+            "max_events_per_notification",
+            "max_batch",
+        ),
+    )
+    sync = str_(raw.get("synchronous"), f"{path}.synchronous", default="full")
+    if sync not in ("full", "normal"):
+        raise ConfigError(f"{path}.synchronous", "expected full or normal")
+    return OutboxConfig(
+        synchronous=sync,
+        retention=parse_duration(raw.get("retention"), f"{path}.retention", 7 * 86400.0),
+        dead_retention=parse_duration(
+            raw.get("dead_retention"), f"{path}.dead_retention", 30 * 86400.0
+        ),
+        prune_interval=parse_duration(raw.get("prune_interval"), f"{path}.prune_interval", 60.0),
+        max_events_per_notification=int_(
+            raw.get("max_events_per_notification"),
+            f"{path}.max_events_per_notification",
+            100,
+            minimum=1,
+        ),
+        max_batch=int_(raw.get("max_batch"), f"{path}.max_batch", 2048, minimum=1),
+    )
+
+
+_ROUTE_KEYS = (
+    "matchers",
+    "destinations",
+    "continue",
+    "group_by",
+    "group_wait",
+    "group_interval",
+    "mute_time_intervals",
+    "owner",
+    "routes",
+    "name",
+)
+
+
+def _parse_route(
+    value: Any,
+    path: str,
+    parent: RouteNode | None,
+    destinations: Mapping[str, DestinationConfig],
+    intervals: Mapping[str, tuple[TimeInterval, ...]],
+) -> RouteNode:
+    raw = mapping(value, path)
+    check_keys(raw, path, _ROUTE_KEYS)
+    matchers: list[Matcher] = []
+    for i, text in enumerate(str_list(raw.get("matchers"), f"{path}.matchers")):
+        try:
+            matchers.append(parse_matcher(text))
+        except ValueError as exc:
+            raise ConfigError(f"{path}.matchers[{i}]", str(exc)) from None
+    dests = str_list(raw.get("destinations"), f"{path}.destinations")
+    for i, dest in enumerate(dests):
+        if dest not in destinations:
+            raise ConfigError(f"{path}.destinations[{i}]", f"unknown destination {dest!r}")
+    mutes = str_list(raw.get("mute_time_intervals"), f"{path}.mute_time_intervals")
+    for i, mute in enumerate(mutes):
+        if mute not in intervals:
+            raise ConfigError(f"{path}.mute_time_intervals[{i}]", f"unknown time interval {mute!r}")
+    inherited_group_by = parent.group_by if parent is not None else ("root_cause", "status")
+    group_by = (
+        str_list(raw.get("group_by"), f"{path}.group_by")
+        if "group_by" in raw
+        else inherited_group_by
+    )
+    if "..." in group_by and len(group_by) > 1:
+        raise ConfigError(f"{path}.group_by", "'...' (no grouping) stands alone")
+    node = RouteNode(
+        path=path,
+        name=str_(raw.get("name"), f"{path}.name", default=path),
+        matchers=tuple(matchers),
+        destinations=dests,
+        continue_=bool_(raw.get("continue"), f"{path}.continue", False),
+        group_by=group_by,
+        group_wait=parse_duration(
+            raw.get("group_wait"), f"{path}.group_wait", parent.group_wait if parent else 30.0
+        ),
+        group_interval=parse_duration(
+            raw.get("group_interval"),
+            f"{path}.group_interval",
+            parent.group_interval if parent else 300.0,
+        ),
+        mute_time_intervals=mutes
+        if "mute_time_intervals" in raw
+        else (parent.mute_time_intervals if parent else ()),
+        owner=bool_(raw.get("owner"), f"{path}.owner", parent.owner if parent else False),
+    )
+    if parent is None and matchers:
+        raise ConfigError(
+            f"{path}.matchers", "the root route matches everything; put matchers on child routes"
+        )
+    children_raw = raw.get("routes")
+    if children_raw is not None and not isinstance(children_raw, list):
+        raise ConfigError(f"{path}.routes", "expected a list of routes")
+    children = tuple(
+        _parse_route(child, f"{path}.routes[{i}]", node, destinations, intervals)
+        for i, child in enumerate(children_raw or [])
+    )
+    return node.with_children(children)
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _parse_time_intervals(value: Any, path: str) -> tuple[TimeInterval, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(path, "expected a non-empty list of intervals")
+    result: list[TimeInterval] = []
+    for i, item in enumerate(value):
+        ipath = f"{path}[{i}]"
+        raw = mapping(item, ipath)
+        check_keys(raw, ipath, ("weekdays", "times", "location"))
+        days: set[int] = set()
+        for j, spec in enumerate(str_list(raw.get("weekdays"), f"{ipath}.weekdays")):
+            start, _, end = spec.lower().partition(":")
+            if start not in _WEEKDAYS or (end and end not in _WEEKDAYS):
+                raise ConfigError(
+                    f"{ipath}.weekdays[{j}]",
+                    f"expected a weekday or range like monday:friday, got {spec!r}",
+                )
+            a, b = _WEEKDAYS.index(start), _WEEKDAYS.index(end or start)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        times: list[tuple[int, int]] = []
+        raw_times = raw.get("times")
+        if raw_times is not None and not isinstance(raw_times, list):
+            raise ConfigError(f"{ipath}.times", "expected a list")
+        for j, t in enumerate(raw_times or []):
+            tpath = f"{ipath}.times[{j}]"
+            tr = mapping(t, tpath)
+            check_keys(tr, tpath, ("start_time", "end_time"))
+            try:
+                times.append(
+                    parse_time_range(
+                        str_(tr.get("start_time"), f"{tpath}.start_time"),
+                        str_(tr.get("end_time"), f"{tpath}.end_time"),
+                    )
+                )
+            except ValueError as exc:
+                raise ConfigError(tpath, str(exc)) from None
+        location = str_(raw.get("location"), f"{ipath}.location", default="UTC")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(location)
+        except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys
+            raise ConfigError(f"{ipath}.location", f"unknown time zone {location!r}") from None
+        result.append(TimeInterval(weekdays=frozenset(days), times=tuple(times), location=location))
+    return tuple(result)
+
+
+def _parse_owners(
+    value: Any,
+    path: str,
+    base: Path,
+    destinations: dict[str, DestinationConfig],
+    default_retry: RetryPolicy,
+    default_breaker: CircuitBreakerPolicy,
+    default_timeout: float,
+    default_in_flight: int,
+) -> OwnersConfig:
+    """Teams from ``owners.teams`` and/or a catalog file (a CMDB export), merged.
+
+    A catalog team may define its own destinations inline; they are registered as
+    ``<team>/<name>`` so teams never collide with each other or with the central ones.
+    """
+    raw = mapping(value, path)
+    check_keys(raw, path, ("catalog_file", "teams"))
+    sources: list[tuple[str, Any]] = []
+    if raw.get("teams") is not None:
+        sources.append((f"{path}.teams", raw["teams"]))
+    if raw.get("catalog_file") is not None:
+        catalog_path = Path(str_(raw["catalog_file"], f"{path}.catalog_file", nonempty=True))
+        if not catalog_path.is_absolute():
+            catalog_path = base / catalog_path
+        try:
+            catalog = yaml.safe_load(catalog_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}.catalog_file", f"cannot read: {exc.strerror}") from None
+        except yaml.YAMLError:
+            raise ConfigError(f"{path}.catalog_file", "invalid YAML or JSON") from None
+        catalog_map = mapping(catalog, f"{catalog_path}")
+        sources.append((f"{catalog_path}:teams", catalog_map.get("teams")))
+    teams: list[Team] = []
+    seen: set[str] = set()
+    for where, entries in sources:
+        if not isinstance(entries, list):
+            raise ConfigError(where, "expected a list of teams")
+        for i, entry in enumerate(entries):
+            tpath = f"{where}[{i}]"
+            team_raw = mapping(entry, tpath)
+            check_keys(
+                team_raw,
+                tpath,
+                (
+                    "name",
+                    "namespaces",
+                    "clusters",
+                    "tenants",
+                    "destinations",
+                    "contacts",
+                    "description",
+                ),
+            )
+            name = str_(team_raw.get("name"), f"{tpath}.name", nonempty=True)
+            if name in seen:
+                raise ConfigError(f"{tpath}.name", f"duplicate team {name!r}")
+            seen.add(name)
+            dest_names: list[str] = []
+            raw_dests = team_raw.get("destinations")
+            if raw_dests is not None and not isinstance(raw_dests, list):
+                raise ConfigError(f"{tpath}.destinations", "expected a list")
+            for j, dest in enumerate(raw_dests or []):
+                dpath = f"{tpath}.destinations[{j}]"
+                if isinstance(dest, str):
+                    if dest not in destinations:
+                        raise ConfigError(dpath, f"unknown destination {dest!r}")
+                    dest_names.append(dest)
+                    continue
+                dest_map = mapping(dest, dpath)
+                local = str_(dest_map.get("name"), f"{dpath}.name", nonempty=True)
+                full = f"{name}/{local}"
+                if full in destinations:
+                    raise ConfigError(f"{dpath}.name", f"duplicate destination {full!r}")
+                destinations[full] = _parse_destination(
+                    full,
+                    {k: v for k, v in dest_map.items() if k != "name"},
+                    dpath,
+                    base,
+                    default_retry,
+                    default_breaker,
+                    default_timeout,
+                    default_in_flight,
+                )
+                dest_names.append(full)
+            teams.append(
+                Team(
+                    name=name,
+                    destinations=tuple(dest_names),
+                    namespaces=str_list(team_raw.get("namespaces"), f"{tpath}.namespaces"),
+                    clusters=str_list(team_raw.get("clusters"), f"{tpath}.clusters"),
+                    tenants=str_list(team_raw.get("tenants"), f"{tpath}.tenants"),
+                )
+            )
+    return OwnersConfig(teams=tuple(teams))

@@ -1,0 +1,706 @@
+"""The durable outbox: SQLite in WAL mode, one writer thread, group commit.
+
+Why one thread: SQLite allows one writer at a time, and batching every operation that arrives
+while the previous transaction commits into the next one (group commit) turns thousands of intake
+requests per second into tens of fsyncs. The event loop never blocks on the database: it hands
+operations over a queue and awaits a future that resolves after ``COMMIT``.
+
+The writer also owns the state that must change atomically with the rows: the per-object
+de-duplication state and the groups waiting for ``group_wait``/``group_interval``. When a group
+is due it becomes one ``notifications`` row (its member deliveries point to it) in the same
+transaction, so a crash can never split or re-shape a notification: after a restart it is sent
+again with the same idempotency key.
+
+Tables: ``events`` (normalised event JSON), ``deliveries`` (one per event and destination),
+``notifications`` (what a destination receives; status pending, delivered or dead),
+``dedup_state``, ``groups`` (last flush per group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from notifiers.dedup import DedupState, decide, dedup_key
+from notifiers.model import Event, Notification, idempotency_key
+from notifiers.routing import Target
+
+log = logging.getLogger("fluxwatch.bridge.outbox")
+
+DB_NAME = "outbox.sqlite3"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    body TEXT NOT NULL,
+    raw TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    event_seq INTEGER NOT NULL,
+    destination TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    route TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    due_at REAL NOT NULL,
+    group_interval REAL NOT NULL,
+    notification_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_attempt_at REAL,
+    last_error TEXT NOT NULL DEFAULT '',
+    last_status_code INTEGER,
+    delivered_at REAL,
+    total_events INTEGER NOT NULL,
+    delivery_ids TEXT NOT NULL,
+    object_keys TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    clusters TEXT NOT NULL DEFAULT '[]',
+    requeued INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS notifications_by_status ON notifications(status, destination);
+CREATE TABLE IF NOT EXISTS dedup_state (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    at REAL NOT NULL,
+    was_bad INTEGER NOT NULL,
+    applied_revision TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+    destination TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    last_flush_at REAL NOT NULL,
+    PRIMARY KEY (destination, group_key)
+) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path, *, synchronous: str = "full") -> sqlite3.Connection:
+    """A connection with the bridge's pragmas; also used by ``fluxwatch outbox``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+@dataclass(frozen=True, slots=True)
+class IngestItem:
+    event: Event
+    targets: tuple[Target, ...]
+    muted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    event_id: str
+    decision: str  # the de-duplication reason, "muted" or "unrouted"
+    deliveries: int
+
+
+@dataclass(slots=True)
+class _Group:
+    destination: str
+    group_key: str
+    due_at: float
+    interval: float
+    created_at: float
+    delivery_ids: list[int] = field(default_factory=list)
+    event_seqs: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    notification_id: int
+    status: str  # pending | delivered | dead
+    attempts: int
+    next_attempt_at: float
+    error: str
+    status_code: int | None
+    at: float
+
+
+class _Op:
+    __slots__ = ("args", "future", "kind")
+
+    def __init__(self, kind: str, args: Any, future: asyncio.Future[Any] | None) -> None:
+        self.kind = kind
+        self.args = args
+        self.future = future
+
+
+NotificationSink = Callable[[list[Notification]], None]
+
+
+class Outbox:
+    """Owns the database. ``start`` in a running loop; every public coroutine is durable."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        synchronous: str = "full",
+        dedup_window: float = 3600.0,
+        max_events_per_notification: int = 100,
+        max_batch: int = 2048,
+        clock: Callable[[], float] = time.time,
+        on_commit_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.path = state_dir / DB_NAME
+        self.synchronous = synchronous
+        self.dedup_window = dedup_window
+        self.max_events = max_events_per_notification
+        self.max_batch = max_batch
+        self.clock = clock
+        self.on_commit_batch = on_commit_batch
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sink: NotificationSink = lambda _n: None
+        self._conn: sqlite3.Connection | None = None
+        # writer-thread state
+        self._dedup: dict[str, DedupState] = {}
+        self._groups: dict[tuple[str, str], _Group] = {}
+        self._due: list[tuple[float, str, str]] = []
+        self._last_flush: dict[tuple[str, str], float] = {}
+        self._next_delivery = 1
+        self._next_notification = 1
+        self._next_seq = 1
+        self.failed: BaseException | None = None
+        self._gathered: list[tuple[Sequence[IngestItem], asyncio.Future[Any]]] = []
+        self._gather_scheduled = False
+
+    # ---- lifecycle ----
+
+    def start(self, sink: NotificationSink) -> list[Notification]:
+        """Open, load state; returns the undelivered notifications to hand to the dispatcher."""
+        self._loop = asyncio.get_running_loop()
+        self._sink = sink
+        self._conn = connect(self.path, synchronous=self.synchronous)
+        pending = self._load_state()
+        self._thread = threading.Thread(target=self._run, name="fluxwatch-outbox", daemon=True)
+        self._thread.start()
+        return pending
+
+    async def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        self._thread = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self.failed is None
+
+    # ---- public, awaitable operations ----
+
+    async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
+        """Store events; resolves after the transaction that holds them commits.
+
+        Requests handled in the same loop iteration are handed to the writer as one operation,
+        which saves a thread wake-up (a futex call) per request.
+        """
+        if self._thread is None or self._loop is None:
+            raise RuntimeError("the outbox is not running")
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._gathered.append((items, future))
+        if not self._gather_scheduled:
+            self._gather_scheduled = True
+            self._loop.call_soon(self._hand_over)
+        return await future  # type: ignore[no-any-return]
+
+    def _hand_over(self) -> None:
+        gathered, self._gathered = self._gathered, []
+        self._gather_scheduled = False
+        self._queue.put(_Op("ingest", gathered, None))
+
+    async def record(self, record: AttemptRecord) -> None:
+        await self._submit("record", record)
+
+    async def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(conn)`` inside the writer's next transaction."""
+        return await self._submit("call", fn)
+
+    def kick(self) -> None:
+        """Wake the writer so that due groups are flushed now."""
+        self._queue.put(_Op("noop", None, None))
+
+    async def _submit(self, kind: str, args: Any) -> Any:
+        if self._thread is None or self._loop is None:
+            raise RuntimeError("the outbox is not running")
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._queue.put(_Op(kind, args, future))
+        return await future
+
+    # ---- writer thread ----
+
+    def _load_state(self) -> list[Notification]:
+        conn = self._conn
+        assert conn is not None
+        self._dedup = {
+            row[0]: DedupState(row[1], row[2], row[3], row[4], bool(row[5]), row[6])
+            for row in conn.execute(
+                "SELECT key, status, reason, revision, at, was_bad, applied_revision "
+                "FROM dedup_state"
+            )
+        }
+        self._last_flush = {
+            (row[0], row[1]): row[2]
+            for row in conn.execute("SELECT destination, group_key, last_flush_at FROM groups")
+        }
+        self._next_delivery = (
+            conn.execute("SELECT max(id) FROM deliveries").fetchone()[0] or 0
+        ) + 1
+        self._next_notification = (
+            conn.execute("SELECT max(id) FROM notifications").fetchone()[0] or 0
+        ) + 1
+        self._next_seq = (conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0) + 1
+        self._groups = {}
+        self._due = []
+        for row in conn.execute(
+            "SELECT id, event_seq, destination, group_key, created_at, due_at, group_interval "
+            "FROM deliveries WHERE status = 'pending' ORDER BY id"
+        ):
+            key = (row[2], row[3])
+            group = self._groups.get(key)
+            if group is None:
+                group = _Group(row[2], row[3], row[5], row[6], row[4])
+                self._groups[key] = group
+                heapq.heappush(self._due, (group.due_at, row[2], row[3]))
+            group.delivery_ids.append(row[0])
+            group.event_seqs.append(row[1])
+        conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
+        return self.load_notifications(conn, "status = 'pending'")
+
+    @staticmethod
+    def load_notifications(
+        conn: sqlite3.Connection, where: str, params: Sequence[Any] = ()
+    ) -> list[Notification]:
+        rows = conn.execute(
+            "SELECT id, destination, group_key, idempotency_key, created_at, payload, "
+            "total_events, object_keys, attempts, next_attempt_at, status, clusters "
+            "FROM notifications "
+            f"WHERE {where} ORDER BY id",
+            params,
+        ).fetchall()
+        return [
+            Notification(
+                id=r[0],
+                destination=r[1],
+                group_key=r[2],
+                idempotency_key=r[3],
+                created_at=r[4],
+                events=json.loads(r[5]),
+                total_events=r[6],
+                object_keys=frozenset(json.loads(r[7])),
+                attempts=r[8],
+                next_attempt_at=r[9],
+                status=r[10],
+                clusters=tuple(json.loads(r[11])),
+            )
+            for r in rows
+        ]
+
+    def _run(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while True:
+            timeout = None
+            if self._due:
+                timeout = max(0.0, self._due[0][0] - self.clock())
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                first = _Op("noop", None, None)
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._process(conn, batch)
+            if stop:
+                return
+
+    def _process(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        results: list[Any] = []
+        ingested: list[tuple[asyncio.Future[Any], list[IngestResult]]] = []
+        created: list[Notification] = []
+        now = self.clock()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            requests = [req for op in batch if op.kind == "ingest" for req in op.args]
+            flat = self._ingest(conn, [item for items, _f in requests for item in items], now)
+            it = iter(flat)
+            ingested = [(fut, [next(it) for _ in items]) for items, fut in requests]
+            for op in batch:
+                if op.kind == "ingest":
+                    results.append(None)
+                elif op.kind == "record":
+                    self._record(conn, op.args)
+                    results.append(None)
+                elif op.kind == "call":
+                    results.append(op.args(conn))
+                else:
+                    results.append(None)
+            created = self._flush_due(conn, now)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            log.error("outbox transaction failed: %s", exc)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            try:
+                self._load_state()  # in-memory state must match what is on disk again
+            except sqlite3.Error as reload_exc:
+                self.failed = reload_exc
+            self._complete(batch, None, [], exc)
+            return
+        if self.on_commit_batch is not None:
+            self.on_commit_batch(len(batch) + len(ingested))
+        self._complete(batch, results, created, None, ingested)
+
+    def _complete(
+        self,
+        batch: list[_Op],
+        results: list[Any] | None,
+        created: list[Notification],
+        error: BaseException | None,
+        ingested: list[tuple[asyncio.Future[Any], list[IngestResult]]] | None = None,
+    ) -> None:
+        loop = self._loop
+        assert loop is not None
+
+        def resolve() -> None:
+            if created:
+                self._sink(created)
+            for fut, res in ingested or ():
+                if not fut.done():
+                    fut.set_result(res)
+            for i, op in enumerate(batch):
+                if op.kind == "ingest" and error is not None:
+                    for _items, waiting in op.args:
+                        if not waiting.done():
+                            waiting.set_exception(OutboxError(str(error)))
+                    continue
+                future = op.future
+                if future is None or future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(OutboxError(str(error)))
+                else:
+                    assert results is not None
+                    future.set_result(results[i])
+
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+            loop.call_soon_threadsafe(resolve)
+
+    def _ingest(
+        self, conn: sqlite3.Connection, items: list[IngestItem], now: float
+    ) -> list[IngestResult]:
+        if not items:
+            return []
+        event_rows: list[tuple[Any, ...]] = []
+        delivery_rows: list[tuple[Any, ...]] = []
+        dedup_rows: dict[str, tuple[Any, ...]] = {}
+        results: list[IngestResult] = []
+        for item in items:
+            event = item.event
+            key = dedup_key(event)
+            decision = decide(self._dedup.get(key), event, now, self.dedup_window)
+            if decision.state is not self._dedup.get(key):
+                self._dedup[key] = decision.state
+                s = decision.state
+                dedup_rows[key] = (
+                    key,
+                    s.status,
+                    s.reason,
+                    s.revision,
+                    s.at,
+                    int(s.was_bad),
+                    s.applied_revision,
+                )
+            reason = decision.reason
+            targets = item.targets if decision.send else ()
+            if decision.send and not targets:
+                reason = "muted" if item.muted else "unrouted"
+            seq = self._next_seq
+            self._next_seq += 1
+            raw = (
+                event.raw_body.decode("utf-8", "replace")
+                if event.raw_body
+                else json.dumps(event.raw, separators=(",", ":"))
+            )
+            event_rows.append(
+                (seq, event.id, event.received_at, event.source, event.object_key, reason,
+                 json.dumps(event.fields(), separators=(",", ":")), raw)
+            )  # fmt: skip
+            for target in targets:
+                did = self._next_delivery
+                self._next_delivery += 1
+                gkey = (target.destination, target.group_key)
+                group = self._groups.get(gkey)
+                if group is None:
+                    last = self._last_flush.get(gkey)
+                    if last is not None and now - last < target.group_interval:
+                        due = last + target.group_interval
+                    else:
+                        due = now + target.group_wait
+                    group = _Group(
+                        target.destination, target.group_key, due, target.group_interval, now
+                    )
+                    self._groups[gkey] = group
+                    heapq.heappush(self._due, (due, target.destination, target.group_key))
+                group.delivery_ids.append(did)
+                group.event_seqs.append(seq)
+                delivery_rows.append(
+                    (did, seq, target.destination, target.group_key, target.route, "pending", now,
+                     group.due_at, target.group_interval)
+                )  # fmt: skip
+            results.append(IngestResult(event.id, reason, len(targets)))
+        conn.executemany(
+            "INSERT INTO events (seq, id, received_at, source, object_key, decision, body, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            event_rows,
+        )
+        if delivery_rows:
+            conn.executemany(
+                "INSERT INTO deliveries (id, event_seq, destination, group_key, route, status, "
+                "created_at, due_at, group_interval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                delivery_rows,
+            )
+        if dedup_rows:
+            conn.executemany(
+                "INSERT OR REPLACE INTO dedup_state (key, status, reason, revision, at, was_bad, "
+                "applied_revision) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                list(dedup_rows.values()),
+            )
+        return results
+
+    def _flush_due(self, conn: sqlite3.Connection, now: float) -> list[Notification]:
+        created: list[Notification] = []
+        while self._due and self._due[0][0] <= now:
+            due, dest, gk = heapq.heappop(self._due)
+            group = self._groups.get((dest, gk))
+            if group is None or group.due_at != due:
+                continue
+            del self._groups[(dest, gk)]
+            created.append(self._flush_group(conn, group, now))
+        return created
+
+    def _flush_group(self, conn: sqlite3.Connection, group: _Group, now: float) -> Notification:
+        seqs = group.event_seqs
+        listed = seqs[: self.max_events]
+        bodies: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(listed), 500):
+            chunk = listed[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for seq, body in conn.execute(
+                f"SELECT seq, body FROM events WHERE seq IN ({marks})", chunk
+            ):
+                bodies[seq] = json.loads(body)
+        all_ids: list[str] = [b["id"] for b in bodies.values()]
+        object_keys: set[str] = {
+            f"{b['cluster']}/{b['kind']}/{b['namespace']}/{b['name']}" for b in bodies.values()
+        }
+        clusters: set[str] = {b["cluster"] for b in bodies.values()}
+        if len(seqs) > len(listed):
+            rest = seqs[len(listed) :]
+            for start in range(0, len(rest), 500):
+                chunk = rest[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for eid, okey, cluster in conn.execute(
+                    "SELECT id, object_key, json_extract(body, '$.cluster') FROM events "
+                    f"WHERE seq IN ({marks})",
+                    chunk,
+                ):
+                    all_ids.append(eid)
+                    object_keys.add(okey)
+                    clusters.add(cluster)
+        events = [bodies[s] for s in listed if s in bodies]
+        nid = self._next_notification
+        self._next_notification += 1
+        key = idempotency_key(group.destination, all_ids)
+        conn.execute(
+            "INSERT INTO notifications (id, destination, group_key, idempotency_key, status, "
+            "created_at, attempts, next_attempt_at, total_events, delivery_ids, object_keys, "
+            "payload, clusters) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)",
+            (
+                nid, group.destination, group.group_key, key, now, now, len(seqs),
+                json.dumps(group.delivery_ids), json.dumps(sorted(object_keys)),
+                json.dumps(events, sort_keys=True, separators=(",", ":")),
+                json.dumps(sorted(clusters)),
+            ),
+        )  # fmt: skip
+        conn.executemany(
+            "UPDATE deliveries SET status = 'batched', notification_id = ? WHERE id = ?",
+            [(nid, did) for did in group.delivery_ids],
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO groups (destination, group_key, last_flush_at) "
+            "VALUES (?, ?, ?)",
+            (group.destination, group.group_key, now),
+        )
+        self._last_flush[(group.destination, group.group_key)] = now
+        return Notification(
+            id=nid,
+            destination=group.destination,
+            group_key=group.group_key,
+            idempotency_key=key,
+            created_at=now,
+            events=events,
+            total_events=len(seqs),
+            object_keys=frozenset(object_keys),
+            next_attempt_at=now,
+            clusters=tuple(sorted(clusters)),
+        )
+
+    def _record(self, conn: sqlite3.Connection, rec: AttemptRecord) -> None:
+        conn.execute(
+            "UPDATE notifications SET status = ?, attempts = ?, next_attempt_at = ?, "
+            "last_attempt_at = ?, last_error = ?, last_status_code = ?, "
+            "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END WHERE id = ?",
+            (rec.status, rec.attempts, rec.next_attempt_at, rec.at, rec.error, rec.status_code,
+             rec.status, rec.at, rec.notification_id),
+        )  # fmt: skip
+        if rec.status in ("delivered", "dead"):
+            row = conn.execute(
+                "SELECT delivery_ids FROM notifications WHERE id = ?", (rec.notification_id,)
+            ).fetchone()
+            if row is not None:
+                conn.executemany(
+                    "UPDATE deliveries SET status = ? WHERE id = ?",
+                    [(rec.status, did) for did in json.loads(row[0])],
+                )
+
+    # ---- views for metrics (called from the loop; list() copies are atomic under the GIL) ----
+
+    def pending_groups(self) -> dict[str, tuple[int, float]]:
+        """Per destination: deliveries waiting in groups and the oldest one's creation time."""
+        out: dict[str, tuple[int, float]] = {}
+        for group in list(self._groups.values()):
+            count, oldest = out.get(group.destination, (0, group.created_at))
+            out[group.destination] = (
+                count + len(group.delivery_ids),
+                min(oldest, group.created_at),
+            )
+        return out
+
+
+class OutboxError(Exception):
+    """The transaction holding this operation failed; nothing of it was stored."""
+
+
+# ---- maintenance and operator commands (plain functions over a connection) ----
+
+
+def take_requeued(conn: sqlite3.Connection) -> list[Notification]:
+    """Notifications an operator replayed (``fluxwatch outbox replay``) since the last poll."""
+    found = Outbox.load_notifications(conn, "requeued = 1")
+    if found:
+        conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
+    return found
+
+
+def dead_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(
+        conn.execute(
+            "SELECT destination, count(*) FROM notifications WHERE status = 'dead' "
+            "GROUP BY destination"
+        ).fetchall()
+    )
+
+
+def prune(conn: sqlite3.Connection, *, now: float, retention: float, dead_retention: float,
+          dedup_window: float) -> dict[str, int]:  # fmt: skip
+    """Delete what is delivered and older than the retention, so the file never grows unbounded."""
+    cutoff = now - retention
+    removed: dict[str, int] = {}
+    old_dead = [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT id, delivery_ids FROM notifications WHERE status = 'dead' AND created_at < ?",
+            (now - dead_retention,),
+        )
+    ]
+    for _nid, ids in old_dead:
+        conn.executemany("DELETE FROM deliveries WHERE id = ?", [(i,) for i in json.loads(ids)])
+    conn.executemany("DELETE FROM notifications WHERE id = ?", [(n,) for n, _ in old_dead])
+    removed["dead_notifications"] = len(old_dead)
+    removed["notifications"] = conn.execute(
+        "DELETE FROM notifications WHERE status = 'delivered' AND delivered_at < ?", (cutoff,)
+    ).rowcount
+    removed["deliveries"] = conn.execute(
+        "DELETE FROM deliveries WHERE status = 'delivered' AND created_at < ?", (cutoff,)
+    ).rowcount
+    removed["events"] = conn.execute(
+        "DELETE FROM events WHERE received_at < ? AND seq NOT IN "
+        "(SELECT event_seq FROM deliveries WHERE status != 'delivered')",
+        (cutoff,),
+    ).rowcount
+    removed["dedup_state"] = conn.execute(
+        "DELETE FROM dedup_state WHERE was_bad = 0 AND at < ?",
+        (now - max(retention, dedup_window),),
+    ).rowcount
+    removed["groups"] = conn.execute(
+        "DELETE FROM groups WHERE last_flush_at < ?", (cutoff,)
+    ).rowcount
+    return removed
+
+
+def replay(conn: sqlite3.Connection, ids: Iterable[int], *, now: float) -> int:
+    """Dead notifications back to pending, same idempotency key; the bridge picks them up."""
+    count = 0
+    for nid in ids:
+        count += conn.execute(
+            "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+            "requeued = 1 WHERE id = ? AND status = 'dead'",
+            (now, nid),
+        ).rowcount
+        row = conn.execute("SELECT delivery_ids FROM notifications WHERE id = ?", (nid,)).fetchone()
+        if row is not None:
+            conn.executemany(
+                "UPDATE deliveries SET status = 'batched' WHERE id = ? AND status = 'dead'",
+                [(d,) for d in json.loads(row[0])],
+            )
+    return count

@@ -1,0 +1,35 @@
+"""Destination types by name: a new destination is one module and one entry here.
+
+Shaped like notification-controller's ``factory.go``: the configuration names a ``type``; an
+unknown type is a load-time error listing the known ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notifiers.providers.base import Provider, ProviderContext, ProviderType
+from notifiers.providers.console import ConsoleType
+from notifiers.providers.webhook import WebhookType
+
+ProviderOptions = Any
+
+PROVIDERS: dict[str, ProviderType] = {
+    "console": ConsoleType(),
+    "webhook": WebhookType(),
+}
+
+
+def register_provider(provider_type: ProviderType) -> None:
+    """For destination modules added later (Slack, Teams, commit statuses)."""
+    PROVIDERS[provider_type.name] = provider_type
+
+
+__all__ = [
+    "PROVIDERS",
+    "Provider",
+    "ProviderContext",
+    "ProviderOptions",
+    "ProviderType",
+    "register_provider",
+]

@@ -1,0 +1,202 @@
+"""Real local HTTP servers standing in for destinations, plus small helpers for bridge tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from notifiers.app import Bridge
+from notifiers.config import config_from_mapping
+
+WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks docs' example secret
+
+
+@dataclass
+class Step:
+    """One scripted answer: a status, optional headers, an optional delay (for timeouts)."""
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    body: str = ""
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class FakeDestination:
+    """A webhook receiver that honours the idempotency key, as a well-behaved pipeline would.
+
+    ``script`` answers requests in order, then ``default`` forever. ``applied`` holds one entry
+    per distinct ``webhook-id`` that was answered 2xx: re-sends of an applied id are answered 200
+    and not applied again.
+    """
+
+    def __init__(self, script: list[Step] | None = None, default: Step | None = None) -> None:
+        self.script = list(script or [])
+        self.default = default or Step(200)
+        # answers for requests whose first event has this object name (checked before script)
+        self.by_name: dict[str, list[Step]] = {}
+        self.requests: list[Received] = []
+        self.applied: dict[str, Received] = {}
+        self.duplicates = 0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        rec = Received(dict(request.headers), body, time.monotonic())
+        self.requests.append(rec)
+        name = ""
+        try:
+            name = json.loads(body)["data"]["events"][0]["name"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            pass
+        if self.by_name.get(name):
+            step = self.by_name[name].pop(0)
+        else:
+            step = self.script.pop(0) if self.script else self.default
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if 200 <= step.status < 300:
+            key = rec.headers.get("webhook-id") or rec.headers.get("Idempotency-Key", "")
+            if key in self.applied:
+                self.duplicates += 1
+            else:
+                self.applied[key] = rec
+        return web.Response(status=step.status, headers=dict(step.headers), text=step.body)
+
+    async def start(self) -> FakeDestination:
+        app = web.Application()
+        app.router.add_post("/hook", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def applied_events(self) -> list[dict[str, Any]]:
+        return [e for rec in self.applied.values() for e in rec.json["data"]["events"]]
+
+
+async def eventually(
+    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll until ``predicate`` holds; fail with a clear message at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def bridge_config(
+    state_dir: Path,
+    destinations: Mapping[str, Any],
+    route: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "listen": "127.0.0.1:0",
+        "state_dir": str(state_dir),
+        "route": dict(route or {"destinations": list(destinations), "group_wait": "0s"}),
+        "destinations": dict(destinations),
+    }
+    doc.update(extra)
+    return {"bridge": doc}
+
+
+def fast_webhook(url: str, **extra: Any) -> dict[str, Any]:
+    """A webhook destination with retry timings shrunk so tests finish in seconds."""
+    dest: dict[str, Any] = {
+        "type": "webhook",
+        "url": url,
+        "timeout": "1s",
+        "retry": {"initial_backoff": "50ms", "max_backoff": "200ms", "max_attempts": 30},
+        "circuit_breaker": {"failures": 1000, "cooldown": "100ms"},
+    }
+    dest.update(extra)
+    return dest
+
+
+def make_bridge(doc: Mapping[str, Any], **kwargs: Any) -> Bridge:
+    return Bridge(config_from_mapping(doc), **kwargs)
+
+
+def flux_event(
+    name: str = "podinfo",
+    *,
+    namespace: str = "apps",
+    kind: str = "Kustomization",
+    severity: str = "error",
+    reason: str = "HealthCheckFailed",
+    message: str = "health check failed",
+    revision: str = "main@sha1:802723078affd3eb2a3898630261ab3ca5d6dd40",
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    meta = {"revision": revision}
+    meta.update(metadata or {})
+    return {
+        "involvedObject": {
+            "kind": kind,
+            "namespace": namespace,
+            "name": name,
+            "uid": f"uid-{name}",
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "resourceVersion": "1",
+        },
+        "severity": severity,
+        "timestamp": "2026-08-16T10:26:43Z",
+        "message": message,
+        "reason": reason,
+        "metadata": meta,
+        "reportingController": "kustomize-controller",
+        "reportingInstance": "kustomize-controller-7c7b47f5f-8bhrp",
+    }
+
+
+def stored_events(state_dir: Path) -> list[dict[str, Any]]:
+    """Events as committed in the outbox, read through a separate connection."""
+    import sqlite3
+
+    conn = sqlite3.connect(state_dir / "outbox.sqlite3")
+    try:
+        rows = conn.execute("SELECT body, raw, decision FROM events ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    return [{**json.loads(b), "raw": json.loads(r), "decision": d} for b, r, d in rows]
+
+
+def metric(bridge: Bridge, name: str, labels: Mapping[str, str] | None = None) -> float:
+    value = bridge.metrics.registry.get_sample_value(name, dict(labels or {}))
+    return value or 0.0

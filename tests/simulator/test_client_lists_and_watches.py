@@ -1,0 +1,184 @@
+"""kubernetes_asyncio lists (pages, selectors) and watches (resume, bookmarks, timeout, 410)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client, watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from simulator.server import SimulatorServer
+from tests.simulator.conftest import KS, kube
+
+
+async def test_list_paginates_with_continue_and_one_resource_version(sim: SimulatorServer) -> None:
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        full = await co.list_cluster_custom_object(*KS)
+        names: list[str] = []
+        token = None
+        versions = set()
+        while True:
+            kwargs: dict[str, Any] = {"limit": 2}
+            if token:
+                kwargs["_continue"] = token
+            page = await co.list_cluster_custom_object(*KS, **kwargs)
+            assert page["kind"] == "KustomizationList"
+            assert page["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
+            names += [
+                f"{i['metadata']['namespace']}/{i['metadata']['name']}" for i in page["items"]
+            ]
+            versions.add(page["metadata"]["resourceVersion"])
+            token = page["metadata"].get("continue")
+            if not token:
+                break
+    assert names == [f"{i['metadata']['namespace']}/{i['metadata']['name']}" for i in full["items"]]
+    assert len(names) >= 3
+    assert versions == {full["metadata"]["resourceVersion"]}
+
+
+@pytest.mark.parametrize(
+    ("selector", "expect"),
+    [
+        ("toolkit.fluxcd.io/tenant", lambda labels: "toolkit.fluxcd.io/tenant" in labels),
+        ("!sharding.fluxcd.io/key", lambda labels: "sharding.fluxcd.io/key" not in labels),
+        (
+            "toolkit.fluxcd.io/tenant=payments",
+            lambda lb: lb.get("toolkit.fluxcd.io/tenant") == "payments",
+        ),
+        (
+            "toolkit.fluxcd.io/tenant in (search,checkout)",
+            lambda lb: lb.get("toolkit.fluxcd.io/tenant") in ("search", "checkout"),
+        ),
+        (
+            "toolkit.fluxcd.io/tenant notin (search),kustomize.toolkit.fluxcd.io/name",
+            lambda lb: (
+                lb.get("toolkit.fluxcd.io/tenant") != "search"
+                and "kustomize.toolkit.fluxcd.io/name" in lb
+            ),
+        ),
+    ],
+    ids=["exists", "not-exists", "equals", "in", "notin-and-exists"],
+)
+async def test_label_selector_filters_like_the_apiserver(
+    sim: SimulatorServer, selector: str, expect: Any
+) -> None:
+    every = [o for k in ("Kustomization", "HelmRelease") for o in sim.cluster("c1").objects(k)]
+    wanted = sorted(o["metadata"]["name"] for o in every if expect(o["metadata"].get("labels", {})))
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        got: list[str] = []
+        for group, version, plural in (KS, ("helm.toolkit.fluxcd.io", "v2", "helmreleases")):
+            result = await co.list_cluster_custom_object(
+                group, version, plural, label_selector=selector
+            )
+            got += [i["metadata"]["name"] for i in result["items"]]
+    assert sorted(got) == wanted
+    assert 0 < len(wanted) < len(every)
+
+
+async def test_namespaced_list_and_get(sim: SimulatorServer) -> None:
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        listed = await co.list_namespaced_custom_object(*KS[:2], "flux-system", KS[2])
+        assert {i["metadata"]["name"] for i in listed["items"]} == {"flux-system", "infra"}
+        one = await co.get_namespaced_custom_object(*KS[:2], "flux-system", KS[2], "infra")
+        assert one["spec"]["dependsOn"] == [{"name": "flux-system"}]
+        with pytest.raises(ApiException) as missing:
+            await co.get_namespaced_custom_object(*KS[:2], "flux-system", KS[2], "nope")
+    assert missing.value.status == 404
+
+
+async def test_watch_resumes_from_resource_version(sim: SimulatorServer) -> None:
+    c1 = sim.cluster("c1")
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        listed = await co.list_cluster_custom_object(*KS)
+        since = listed["metadata"]["resourceVersion"]
+        c1.suspend("Kustomization", "flux-system", "infra")
+        c1.resume("Kustomization", "flux-system", "infra")
+        events = []
+        async with watch.Watch() as w:
+            async for event in w.stream(
+                co.list_cluster_custom_object, *KS, resource_version=since, timeout_seconds=1
+            ):
+                events.append((event["type"], event["raw_object"]["metadata"]["name"]))
+    assert events[:2] == [("MODIFIED", "infra"), ("MODIFIED", "infra")]
+
+
+async def test_watch_without_version_starts_with_added_state(sim: SimulatorServer) -> None:
+    async with kube(sim, "c2") as api:
+        co = client.CustomObjectsApi(api)
+        seen = []
+        async with watch.Watch() as w:
+            async for event in w.stream(co.list_cluster_custom_object, *KS, timeout_seconds=1):
+                seen.append(event["type"])
+    assert seen == ["ADDED"] * len(sim.cluster("c2").objects("Kustomization"))
+
+
+async def test_watch_streams_live_changes_and_bookmarks(sim: SimulatorServer) -> None:
+    c1 = sim.cluster("c1")
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        since = str(c1.resource_version)
+        types: list[str] = []
+        bookmark_versions: list[int] = []
+
+        async def drive() -> None:
+            await asyncio.sleep(0.1)
+            await sim.advance(900)
+
+        driver = asyncio.create_task(drive())
+        async with watch.Watch() as w:
+            async for event in w.stream(
+                co.list_cluster_custom_object,
+                *KS,
+                resource_version=since,
+                allow_watch_bookmarks=True,
+                timeout_seconds=2,
+            ):
+                types.append(event["type"])
+                if event["type"] == "BOOKMARK":
+                    bookmark_versions.append(
+                        int(event["raw_object"]["metadata"]["resourceVersion"])
+                    )
+        await driver
+    assert "MODIFIED" in types
+    assert bookmark_versions, "no BOOKMARK within 2 s at a 0.2 s interval"
+    assert bookmark_versions[-1] == c1.resource_version
+
+
+async def test_server_ends_watch_at_timeout_seconds(sim: SimulatorServer) -> None:
+    loop = asyncio.get_running_loop()
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        started = loop.time()
+        async with watch.Watch() as w:
+            async for _ in w.stream(
+                co.list_cluster_custom_object,
+                *KS,
+                resource_version=str(sim.cluster("c1").resource_version),
+                timeout_seconds=1,
+            ):
+                pass
+        elapsed = loop.time() - started
+    assert 0.9 <= elapsed < 5
+
+
+async def test_watch_from_compacted_version_gets_410(sim: SimulatorServer) -> None:
+    c1 = sim.cluster("c1")
+    old = c1.resource_version
+    c1.suspend("Kustomization", "flux-system", "infra")
+    c1.compact_history()
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        async with watch.Watch() as w:
+            stream = w.stream(
+                co.list_cluster_custom_object, *KS, resource_version=str(old), timeout_seconds=1
+            )
+            with pytest.raises(ApiException) as gone:
+                await stream.next()
+    assert gone.value.status == 410
+    assert "too old resource version" in str(gone.value.reason)

@@ -1,0 +1,85 @@
+"""Reconcile outcomes are POSTed as notification-controller events, signed like generic-hmac."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from simulator.scenario import preset
+from simulator.server import SimulatorServer
+from tests.simulator.conftest import eventually
+
+KEY = b"s3cret-hmac-key"
+
+
+class Receiver:
+    """A local HTTP server standing in for the bridge: records path, headers and raw body."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((request.path, dict(request.headers), await request.read()))
+        return web.Response(status=202)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    sink = Receiver()
+    app = web.Application()
+    app.router.add_post("/events/{cluster}", sink.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield sink, f"http://127.0.0.1:{port}/events/{{cluster}}"
+    await runner.cleanup()
+
+
+async def test_events_carry_a_verifiable_signature(
+    tmp_path: Path, receiver: tuple[Receiver, str]
+) -> None:
+    sink, url = receiver
+    async with SimulatorServer(
+        preset("small", seed=2), state_dir=tmp_path, events_url=url, events_hmac_key=KEY
+    ) as sim:
+        sim.cluster("c1").fail("Kustomization", "flux-system", "infra", "build")
+        sim.new_commit("GitRepository", "flux-system", "flux-system", clusters=["c2"])
+        await sim.advance(400)
+        await eventually(lambda: any(b'"BuildFailed"' in body for _, _, body in sink.received))
+        await eventually(lambda: any(b'"NewArtifact"' in body for _, _, body in sink.received))
+    events: list[dict[str, Any]] = []
+    for path, headers, body in sink.received:
+        expected = "sha256=" + hmac.new(KEY, body, hashlib.sha256).hexdigest()
+        assert headers["X-Signature"] == expected
+        assert headers["Content-Type"] == "application/json"
+        event = json.loads(body)
+        assert path == f"/events/{event['metadata']['cluster']}"
+        assert headers["Gotk-Component"] == event["reportingController"]
+        assert list(event) == [
+            "involvedObject",
+            "severity",
+            "timestamp",
+            "message",
+            "reason",
+            "metadata",
+            "reportingController",
+            "reportingInstance",
+        ]
+        assert all("/" not in key for key in event["metadata"])
+        events.append(event)
+    failed = next(e for e in events if e["reason"] == "BuildFailed")
+    assert failed["severity"] == "error"
+    assert failed["involvedObject"]["kind"] == "Kustomization"
+    assert failed["metadata"]["revision"].startswith("main@sha1:")
+    stored = next(e for e in events if e["reason"] == "NewArtifact")
+    assert stored["metadata"]["cluster"] == "c2"
+    assert stored["reportingController"] == "source-controller"
