@@ -47,7 +47,9 @@ async def _simulator(state_dir: str) -> None:
 
     started = time.perf_counter()
     async with SimulatorServer(
-        preset("f500", seed=1), state_dir=Path(state_dir), bookmark_interval=30.0
+        preset(os.environ.get("BENCH_PRESET", "f500"), seed=1),
+        state_dir=Path(state_dir),
+        bookmark_interval=30.0,
     ) as sim:
         built = time.perf_counter() - started
         targets: list[tuple[str, str, str, str]] = []
@@ -217,7 +219,10 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(
+        level=logging.INFO if os.environ.get("BENCH_VERBOSE") else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
     with tempfile.TemporaryDirectory() as state_dir:
         sim = subprocess.Popen(
             [sys.executable, "-m", "bench.exporter_sync", "--simulator", state_dir],
@@ -231,7 +236,8 @@ def main() -> None:
             hello = json.loads(sim.stdout.readline())
             print(
                 f"simulator (subprocess): {hello['clusters']} clusters, {hello['objects']} "
-                f"objects, built in {hello['build_seconds']:.1f} s"
+                f"objects, built in {hello['build_seconds']:.1f} s",
+                flush=True,
             )
             figures = asyncio.run(_exporter(hello["ready"], sim))
             baseline = asyncio.run(

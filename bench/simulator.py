@@ -234,10 +234,9 @@ async def bench_churn(sim: SimulatorServer, workdir: Path, scale: float, seconds
     changes_before = sim.engine.changes
     sim_before = sim.engine.now
     started = loop.time()
-    sim.time_scale = scale
-    clock = asyncio.create_task(sim._clock())
+    sim.start_clock(scale)
     await asyncio.sleep(seconds)
-    clock.cancel()
+    await sim.stop_clock()
     elapsed = loop.time() - started
     changes = sim.engine.changes - changes_before
     simulated = sim.engine.now - sim_before

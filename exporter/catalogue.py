@@ -87,6 +87,8 @@ RESOURCE_INFO = _po(
         "chart_name",
         "chart_version",
         "url",
+        "ref",
+        "path",
         "suspended",
     ),
 )

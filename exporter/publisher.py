@@ -17,6 +17,7 @@ from exporter.transitions import Transition, TransitionSink
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 10_000
+STOP_GRACE_SECONDS = 10.0  # a hung sink must not hold the process at shutdown
 
 
 class TransitionPublisher:
@@ -49,10 +50,15 @@ class TransitionPublisher:
             self._task = asyncio.get_running_loop().create_task(self._drain())
 
     async def stop(self) -> None:
-        """Deliver what is queued (bounded by the sink's own timeouts), then stop."""
+        """Deliver what is queued, for at most ``STOP_GRACE_SECONDS``, then stop."""
         if self._task is None:
             return
-        await self._queue.join()
+        try:
+            await asyncio.wait_for(self._queue.join(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            left = self._queue.qsize()
+            self._metrics.transitions_dropped.labels("shutdown").inc(left)
+            log.warning("stopping with %d transitions undelivered", left)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -8,6 +8,7 @@ reported in ``problems`` for the store to count and log once, and the field is l
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -79,6 +80,8 @@ class Derived:
     chart_ref_name: str = ""
     chart_source_name: str = ""
     url: str = ""
+    ref: str = ""  # the branch, tag, semver range or digest a source follows
+    path: str = ""  # Kustomization spec.path
     endpoint: str = ""
     bucket_name: str = ""
     webhook_path: str = ""
@@ -160,7 +163,12 @@ class _Reader:
 
     def int_(self, parent: Mapping[str, Any], key: str) -> int | None:
         value = self.num_(parent, key)
-        return None if value is None else int(value)
+        if value is None:
+            return None
+        if not math.isfinite(value):
+            self.note("bad_field_type")
+            return None
+        return int(value)
 
     def time_(self, parent: Mapping[str, Any], key: str) -> float | None:
         text = self.str_(parent, key)
@@ -226,7 +234,7 @@ def _conditions(r: _Reader, status: Mapping[str, Any]) -> dict[str, Mapping[str,
         if not isinstance(ctype, str) or not ctype:
             r.note("bad_condition")
             continue
-        if cstatus not in _CONDITION_STATUSES:
+        if not isinstance(cstatus, str) or cstatus not in _CONDITION_STATUSES:
             r.note("unknown_condition_status")
             continue
         found[ctype] = item
@@ -461,6 +469,19 @@ def _source_fields(
             fields["source"] = ref
     else:
         fields["url"] = _redact_url(r.str_(spec, "url"))
+        fields["ref"] = _source_ref(r, r.map_(spec, "ref"))
+
+
+_REF_KEYS = ("name", "commit", "digest", "tag", "semver", "branch")  # Flux's precedence order
+
+
+def _source_ref(r: _Reader, ref: Mapping[str, Any]) -> str:
+    """What a Git or OCI source follows: ``branch:main``, ``tag:v1.2.0``, ``semver:>=1.0``."""
+    for key in _REF_KEYS:
+        value = r.str_(ref, key)
+        if value:
+            return f"{key}:{value}"
+    return ""
 
 
 def _depends_on(r: _Reader, kind: str, namespace: str, spec: Mapping[str, Any]) -> list[ObjKey]:
@@ -487,6 +508,7 @@ def _kustomization_fields(
         fields["source"] = source
         fields["upstream"] = (source,)
     fields["depends_on"] = tuple(_depends_on(r, "Kustomization", namespace, spec))
+    fields["path"] = r.str_(spec, "path")
     applied = r.str_(status, "lastAppliedRevision")
     fields["applied_revision"] = applied
     fields["attempted_revision"] = r.str_(status, "lastAttemptedRevision")

@@ -121,6 +121,10 @@ class ClusterData:
         state = self.index.get(key)
         return None if state is None else state.derived
 
+    def root_lookup(self, key: ObjKey) -> Derived | None:
+        state = self.index.get(key)
+        return None if state is None else state.for_root_cause()
+
 
 @dataclass(frozen=True, slots=True)
 class PendingApply:
@@ -137,7 +141,7 @@ def _summary(state: ObjectState | None) -> tuple[Any, ...]:
     if state is None:
         return ()
     d = state.derived
-    return (d.status, d.reason, d.offered_revision, state.root)
+    return (d.status, d.reason, d.offered_revision, state.root, state.failure_reason)
 
 
 class MetricStore:
@@ -236,13 +240,15 @@ class MetricStore:
         self.metrics.malformed.labels(cluster, kind, reason).inc()
 
     def _derive(self, cl: ClusterData, kind: str, obj: FluxObject) -> Derived | None:
-        try:
-            if not isinstance(obj, Mapping):
-                raise TypeError(f"object is a {type(obj).__name__}, not a mapping")
-            derived, problems = derive(kind, obj)
-        except Exception as exc:
+        if not isinstance(obj, Mapping):
             self._count(cl.name, kind, "undecodable")
-            log.warning("cluster %s: a %s could not be read (%s); skipped", cl.name, kind, exc)
+            log.warning("cluster %s: a %s event is not an object; skipped", cl.name, kind)
+            return None
+        try:
+            derived, problems = derive(kind, obj)
+        except Exception:  # a bug in derive: count it, keep the previous state, carry on
+            self._count(cl.name, kind, "derive_error")
+            log.exception("cluster %s: a %s could not be derived; skipped", cl.name, kind)
             return None
         if problems:
             self._problems(cl, derived, problems)
@@ -274,11 +280,19 @@ class MetricStore:
             failing_since = prev.failing_since if prev is not None else None
             if failing_since is None:
                 failing_since = since
+            failure_reason = d.reason
         elif d.status == "ready":
-            failing_since = None
+            failing_since, failure_reason = None, ""
         else:
             failing_since = prev.failing_since if prev is not None else None
-        state = ObjectState(cluster=cl.name, derived=d, since=since, failing_since=failing_since)
+            failure_reason = prev.failure_reason if prev is not None else ""
+        state = ObjectState(
+            cluster=cl.name,
+            derived=d,
+            since=since,
+            failing_since=failing_since,
+            failure_reason=failure_reason,
+        )
         if prev is not None:
             state.wanted_revision = prev.wanted_revision
             state.drift_since = prev.drift_since
@@ -288,7 +302,7 @@ class MetricStore:
         """Recompute what depends on neighbours; True when it changed."""
         d = state.derived
         before = (state.root, state.wanted_revision)
-        state.root = find_root(d, cl.lookup)
+        state.root = find_root(state.for_root_cause(), cl.root_lookup)
         wanted = wanted_revision(d, cl.lookup)
         if wanted and not state.wanted_revision:
             first_sight = state.drift_since is None and d.status in _BAD and d.since is not None

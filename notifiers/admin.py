@@ -44,8 +44,18 @@ def list_notifications(
         f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
-    keys = ("id", "destination", "status", "attempts", "created_at", "next_attempt_at",
-            "last_error", "last_status_code", "events", "group_key")  # fmt: skip
+    keys = (
+        "id",
+        "destination",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "last_error",
+        "last_status_code",
+        "events",
+        "group_key",
+    )
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
@@ -58,9 +68,24 @@ def show_notification(conn: sqlite3.Connection, nid: int) -> dict[str, Any] | No
     ).fetchone()
     if row is None:
         return None
-    keys = ("id", "destination", "group_key", "idempotency_key", "status", "created_at",
-            "attempts", "next_attempt_at", "last_attempt_at", "last_error", "last_status_code",
-            "delivered_at", "total_events", "delivery_ids", "object_keys", "events")  # fmt: skip
+    keys = (
+        "id",
+        "destination",
+        "group_key",
+        "idempotency_key",
+        "status",
+        "created_at",
+        "attempts",
+        "next_attempt_at",
+        "last_attempt_at",
+        "last_error",
+        "last_status_code",
+        "delivered_at",
+        "total_events",
+        "delivery_ids",
+        "object_keys",
+        "events",
+    )
     doc = dict(zip(keys, row, strict=True))
     for key in ("delivery_ids", "object_keys", "events"):
         doc[key] = json.loads(doc[key])

@@ -47,8 +47,9 @@ def dedup_key(event: Event) -> str:
 def decide(prev: DedupState | None, event: Event, now: float, window: float) -> DedupDecision:
     status, revision = event.status, event.revision
     if status in BAD_STATUSES:
-        state = DedupState(status, event.reason, revision, now, True,
-                           prev.applied_revision if prev else "")  # fmt: skip
+        state = DedupState(
+            status, event.reason, revision, now, True, prev.applied_revision if prev else ""
+        )
         if prev is None:
             return DedupDecision(True, "new", state)
         if (prev.status, prev.reason, prev.revision) != (status, event.reason, revision):
@@ -69,8 +70,14 @@ def decide(prev: DedupState | None, event: Event, now: float, window: float) -> 
         kept = replace(prev, status=status) if prev is not None else state
         return DedupDecision(False, "once_per_revision" if revision else "no_change", kept)
 
-    state = DedupState(status, event.reason, revision, now, prev.was_bad if prev else False,
-                       prev.applied_revision if prev else "")  # fmt: skip
+    state = DedupState(
+        status,
+        event.reason,
+        revision,
+        now,
+        prev.was_bad if prev else False,
+        prev.applied_revision if prev else "",
+    )
     if prev is None or (prev.status, prev.revision) != (status, revision):
         return DedupDecision(True, "changed" if prev else "new", state)
     if now - prev.at >= window:

@@ -11,7 +11,6 @@ a delivery recorded as done is never sent again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -124,11 +123,17 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             wait = self._pass(self.clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            # A timer that sets the event, rather than asyncio.wait_for: on Python 3.11
+            # wait_for can lose a cancellation that races with the wake-up, hanging stop().
+            timer = loop.call_later(wait, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
 
     def _pass(self, now: float) -> float:
         """Start every attempt allowed now; return seconds until something may change."""
@@ -164,8 +169,9 @@ class Dispatcher:
                     break
                 if dest.breaker.is_open and dest.in_flight:
                     break  # half-open: exactly one probe at a time
-                ok, dest.bucket, wait = bucket_take(dest.bucket, now, cfg.rate_limit.per_second,
-                                                    cfg.rate_limit.burst)  # fmt: skip
+                ok, dest.bucket, wait = bucket_take(
+                    dest.bucket, now, cfg.rate_limit.per_second, cfg.rate_limit.burst
+                )
                 if not ok:
                     next_wake = min(next_wake, wait)
                     break

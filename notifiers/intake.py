@@ -100,15 +100,34 @@ def decode_json(body: bytes) -> Any:
 
 _SUCCESS_REASONS = frozenset(
     {
-        "ReconciliationSucceeded", "Succeeded", "InstallSucceeded", "UpgradeSucceeded",
-        "TestSucceeded", "RollbackSucceeded", "UninstallSucceeded", "ArtifactUpToDate",
-        "NewArtifact", "ChartPullSucceeded", "ChartPackageSucceeded", "HealthCheckSucceeded",
+        "ReconciliationSucceeded",
+        "Succeeded",
+        "InstallSucceeded",
+        "UpgradeSucceeded",
+        "TestSucceeded",
+        "RollbackSucceeded",
+        "UninstallSucceeded",
+        "ArtifactUpToDate",
+        "NewArtifact",
+        "ChartPullSucceeded",
+        "ChartPackageSucceeded",
+        "HealthCheckSucceeded",
     }
-)  # fmt: skip
+)
 _FLUX_METADATA_KEYS = frozenset(
-    {"revision", "originRevision", "checksum", "digest", "commit", "commit_status",
-     "change_request", "app-version", "oci-digest", "summary"}
-)  # fmt: skip
+    {
+        "revision",
+        "originRevision",
+        "checksum",
+        "digest",
+        "commit",
+        "commit_status",
+        "change_request",
+        "app-version",
+        "oci-digest",
+        "summary",
+    }
+)
 
 
 def flux_status(severity: str, reason: str) -> str:
@@ -312,8 +331,12 @@ def verify_flux_signature(body: bytes, header: str | None, keys: Sequence[bytes]
     if not header or "=" not in header:
         return False
     algo, _, given = header.partition("=")
-    digest = {"sha224": hashlib.sha224, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
-              "sha512": hashlib.sha512}.get(algo.strip().lower())  # fmt: skip
+    digest = {
+        "sha224": hashlib.sha224,
+        "sha256": hashlib.sha256,
+        "sha384": hashlib.sha384,
+        "sha512": hashlib.sha512,
+    }.get(algo.strip().lower())
     if digest is None:
         return False
     given_b = given.strip().lower().encode()
@@ -431,8 +454,9 @@ class IntakeHandlers:
                 raise IntakeError("bad_token", "missing or invalid credentials", 401)
             body = await self._read(request)
             doc = decode_json(body)
-            events = parse_alertmanager(doc, default_cluster=self.alertmanager.default_cluster,
-                                        now=self.clock())  # fmt: skip
+            events = parse_alertmanager(
+                doc, default_cluster=self.alertmanager.default_cluster, now=self.clock()
+            )
         except IntakeError as exc:
             return self.reject("alertmanager", exc, request)
         return await self._store("alertmanager", events, request)

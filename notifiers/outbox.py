@@ -471,9 +471,17 @@ class Outbox:
                 else json.dumps(event.raw, separators=(",", ":"))
             )
             event_rows.append(
-                (seq, event.id, event.received_at, event.source, event.object_key, reason,
-                 json.dumps(event.fields(), separators=(",", ":")), raw)
-            )  # fmt: skip
+                (
+                    seq,
+                    event.id,
+                    event.received_at,
+                    event.source,
+                    event.object_key,
+                    reason,
+                    json.dumps(event.fields(), separators=(",", ":")),
+                    raw,
+                )
+            )
             for target in targets:
                 did = self._next_delivery
                 self._next_delivery += 1
@@ -493,9 +501,18 @@ class Outbox:
                 group.delivery_ids.append(did)
                 group.event_seqs.append(seq)
                 delivery_rows.append(
-                    (did, seq, target.destination, target.group_key, target.route, "pending", now,
-                     group.due_at, target.group_interval)
-                )  # fmt: skip
+                    (
+                        did,
+                        seq,
+                        target.destination,
+                        target.group_key,
+                        target.route,
+                        "pending",
+                        now,
+                        group.due_at,
+                        target.group_interval,
+                    )
+                )
             results.append(IngestResult(event.id, reason, len(targets)))
         conn.executemany(
             "INSERT INTO events (seq, id, received_at, source, object_key, decision, body, raw) "
@@ -566,12 +583,19 @@ class Outbox:
             "payload, clusters) "
             "VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)",
             (
-                nid, group.destination, group.group_key, key, now, now, len(seqs),
-                json.dumps(group.delivery_ids), json.dumps(sorted(object_keys)),
+                nid,
+                group.destination,
+                group.group_key,
+                key,
+                now,
+                now,
+                len(seqs),
+                json.dumps(group.delivery_ids),
+                json.dumps(sorted(object_keys)),
                 json.dumps(events, sort_keys=True, separators=(",", ":")),
                 json.dumps(sorted(clusters)),
             ),
-        )  # fmt: skip
+        )
         conn.executemany(
             "UPDATE deliveries SET status = 'batched', notification_id = ? WHERE id = ?",
             [(nid, did) for did in group.delivery_ids],
@@ -600,9 +624,18 @@ class Outbox:
             "UPDATE notifications SET status = ?, attempts = ?, next_attempt_at = ?, "
             "last_attempt_at = ?, last_error = ?, last_status_code = ?, "
             "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END WHERE id = ?",
-            (rec.status, rec.attempts, rec.next_attempt_at, rec.at, rec.error, rec.status_code,
-             rec.status, rec.at, rec.notification_id),
-        )  # fmt: skip
+            (
+                rec.status,
+                rec.attempts,
+                rec.next_attempt_at,
+                rec.at,
+                rec.error,
+                rec.status_code,
+                rec.status,
+                rec.at,
+                rec.notification_id,
+            ),
+        )
         if rec.status in ("delivered", "dead"):
             row = conn.execute(
                 "SELECT delivery_ids FROM notifications WHERE id = ?", (rec.notification_id,)
@@ -651,8 +684,14 @@ def dead_counts(conn: sqlite3.Connection) -> dict[str, int]:
     )
 
 
-def prune(conn: sqlite3.Connection, *, now: float, retention: float, dead_retention: float,
-          dedup_window: float) -> dict[str, int]:  # fmt: skip
+def prune(
+    conn: sqlite3.Connection,
+    *,
+    now: float,
+    retention: float,
+    dead_retention: float,
+    dedup_window: float,
+) -> dict[str, int]:
     """Delete what is delivered and older than the retention, so the file never grows unbounded."""
     cutoff = now - retention
     removed: dict[str, int] = {}

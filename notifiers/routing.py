@@ -124,10 +124,23 @@ class RouteNode:
 
 _FIXED_FIELDS = frozenset(
     {
-        "cluster", "namespace", "kind", "name", "severity", "reason", "revision", "tenant",
-        "status", "type", "source", "message", "commit", "previous_status", "uid",
+        "cluster",
+        "namespace",
+        "kind",
+        "name",
+        "severity",
+        "reason",
+        "revision",
+        "tenant",
+        "status",
+        "type",
+        "source",
+        "message",
+        "commit",
+        "previous_status",
+        "uid",
     }
-)  # fmt: skip
+)
 
 
 def field_value(event: Event, name: str, owner: str = "") -> str:
@@ -185,6 +198,8 @@ def _walk(node: RouteNode, event: Event, owner: str, trail: list[str]) -> list[R
             if not child.continue_:
                 break
             trail.append(f"{child.name}: continue is set, trying the next sibling")
+    if not matched and node.routes:
+        trail.append(f"{node.name}: no child route matched, this route handles the event")
     return matched or [node]
 
 

@@ -22,7 +22,14 @@ from simulator.events import Severity, build_event
 from simulator.fleet import build_cluster
 from simulator.kinds import BY_KIND, KindInfo
 from simulator.model import Obj, go_duration, hexdigest, iso
-from simulator.scenario import FAULTS_BY_KIND, Fault, OutageMode, Scenario, ScriptStep
+from simulator.scenario import (
+    FAULTS_BY_KIND,
+    Fault,
+    OutageMode,
+    Scenario,
+    ScenarioError,
+    ScriptStep,
+)
 from simulator.status import SOURCE_KINDS, render
 from simulator.store import ClusterStore, Outage
 from simulator.wire import encode
@@ -57,8 +64,12 @@ class Engine:
         stores: dict[str, ClusterStore],
         start: float,
         on_event: EventHook | None = None,
+        pace: float = 1.0,
     ) -> None:
         self.scenario = scenario
+        # ``pace`` > 1 runs every interval, duration and rate that many times faster while the
+        # clock itself keeps real time, so timestamps stay comparable with the wall clock.
+        self.pace = pace
         self.seed = scenario.seed
         self.stores = stores
         self.start = start
@@ -77,12 +88,13 @@ class Engine:
         for cluster in scenario.clusters:
             self._bootstrap(cluster.name, build_cluster(scenario.seed, cluster, start))
         self.object_count = sum(len(o) for o in self.objs.values())
-        for step in scenario.script:
-            self._push(start + step.at, _SCRIPT, step)
+        for index, step in enumerate(scenario.script):
+            self._check_step(index, step)
+            self._push(start + step.at / self.pace, _SCRIPT, step)
         if scenario.faults.per_hour > 0:
             self._schedule_random_fault()
         if scenario.commits.every > 0:
-            self._push(start + scenario.commits.every, _COMMITS, None)
+            self._push(start + scenario.commits.every / self.pace, _COMMITS, None)
         if scenario.outages.per_hour > 0:
             self._schedule_random_outage()
 
@@ -92,16 +104,19 @@ class Engine:
         self.seq += 1
         heapq.heappush(self.queue, _Item(at, self.seq, action, target))
 
+    def _after(self, delay: float) -> float:
+        return self.now + delay / self.pace
+
     def schedule(self, obj: Obj, delay: float) -> None:
         """(Re)schedule the object's next run; an earlier pending run is superseded."""
-        obj.due = self.now + delay
+        obj.due = self._after(delay)
         self._push(obj.due, _RECONCILE, obj)
 
     def trigger(self, obj: Obj, delay: float | None = None) -> None:
         """Wake an object soon, as a watch on its source or dependency would."""
         if delay is None:
             delay = self.rng.uniform(1.0, 5.0)
-        if obj.due > self.now + delay or obj.due <= self.now:
+        if obj.due > self._after(delay) or obj.due <= self.now:
             self.schedule(obj, delay)
 
     def run_until(self, target: float, budget: int | None = None) -> bool:
@@ -172,7 +187,7 @@ class Engine:
                 initial=True,
             )
             if obj.interval > 0:
-                obj.due = self.start + rng.uniform(1.0, obj.interval)
+                obj.due = self.start + rng.uniform(1.0, obj.interval) / self.pace
                 self._push(obj.due, _RECONCILE, obj)
 
     def _settle_initial(self, obj: Obj, rng: random.Random) -> None:
@@ -523,7 +538,7 @@ class Engine:
         token = self.seq + 1
         obj.extra["token"] = token
         self.commit(obj)
-        self._push(self.now + duration, _FINISH, (obj, token))
+        self._push(self._after(duration), _FINISH, (obj, token))
 
     def _finish(self, obj: Obj) -> None:
         obj.busy = False
@@ -727,7 +742,7 @@ class Engine:
                     obj.history[0]["testHooks"][hook]["phase"] = "Failed"
                 obj.set_cond("TestSuccess", "False", "TestFailed", message, self.now)
                 obj.set_cond("Ready", "False", "TestFailed", message, self.now)
-        del obj.history[5:]
+        _trim_release_history(obj.history)
         if failed is None:
             message = obj.conditions["Ready"].message
             self._event(obj, "info", obj.conditions["Ready"].reason, message, version)
@@ -848,9 +863,10 @@ class Engine:
             if fault == "install":
                 obj.history = []
             self._bump_generation(obj)
+        if obj.kind == "Canary" and not obj.busy:
+            obj.attempted_rev = ""  # analyse the current revision again, and fail it
         log.info("%s: fault %s on %s %s", obj.cluster, fault, obj.kind, obj.ref)
-        if obj.kind != "Canary":
-            self.trigger(obj, 1.0)
+        self.trigger(obj, 1.0)
 
     def request_reconcile(self, obj: Obj) -> None:
         """What ``flux reconcile`` does: stamp ``reconcile.fluxcd.io/requestedAt`` (RFC 3339
@@ -922,7 +938,7 @@ class Engine:
         lo, hi = self.scenario.commits.stagger
         for obj in found:
             self._push(at, _LAND, (obj, head))
-            at += self.rng.uniform(lo, hi)
+            at += self.rng.uniform(lo, hi) / self.pace
         return self._source_revision(found[0], head)
 
     def set_outage(self, cluster: str, mode: Outage | None) -> None:
@@ -930,6 +946,20 @@ class Engine:
         if store.outage != mode:
             log.info("%s: API %s", cluster, f"outage ({mode})" if mode else "back")
         store.set_outage(mode)
+
+    def _check_step(self, index: int, step: ScriptStep) -> None:
+        """A scripted step must name an object that exists (in its cluster, or in one cluster
+        at least when it has none): a typo would otherwise script nothing, silently."""
+        if step.action in ("outage", "restore"):
+            return
+        clusters = [step.cluster] if step.cluster else sorted(self.objs)
+        key = (step.kind, step.namespace, step.name)
+        if not any(key in self.objs[c] for c in clusters):
+            where = self.scenario.source or self.scenario.name
+            scope = f"cluster {step.cluster}" if step.cluster else "any cluster"
+            raise ScenarioError(
+                f"{where}: script[{index}]: no {step.kind} {step.namespace}/{step.name} in {scope}"
+            )
 
     def _run_step(self, step: ScriptStep) -> None:
         clusters = [step.cluster] if step.cluster else sorted(self.objs)
@@ -959,7 +989,7 @@ class Engine:
 
     def _schedule_random_fault(self) -> None:
         rate = self.scenario.faults.per_hour * self.object_count / 1000.0 / 3600.0
-        self._push(self.now + self.rng.expovariate(rate), _FAULT, None)
+        self._push(self._after(self.rng.expovariate(rate)), _FAULT, None)
 
     def _random_fault(self) -> None:
         faults = self.scenario.faults
@@ -977,7 +1007,7 @@ class Engine:
             weights = [faults.weights[f] for f in options]
             fault = self.rng.choices(options, weights)[0]
             self.fail(obj, fault)
-            self._push(self.now + self.rng.uniform(*faults.heal_after), _HEAL, (obj, fault))
+            self._push(self._after(self.rng.uniform(*faults.heal_after)), _HEAL, (obj, fault))
         self._schedule_random_fault()
 
     def _random_commit(self) -> None:
@@ -993,16 +1023,27 @@ class Engine:
         names = self._commit_targets
         if names:
             self.new_commit(*self.rng.choice(names))
-        self._push(self.now + self.scenario.commits.every, _COMMITS, None)
+        self._push(self._after(self.scenario.commits.every), _COMMITS, None)
 
     def _schedule_random_outage(self) -> None:
         rate = self.scenario.outages.per_hour / 3600.0
-        self._push(self.now + self.rng.expovariate(rate), _OUTAGES, None)
+        self._push(self._after(self.rng.expovariate(rate)), _OUTAGES, None)
 
     def _random_outage(self) -> None:
         outages = self.scenario.outages
         cluster = self.rng.choice(sorted(self.objs))
         if self.stores[cluster].outage is None and outages.modes:
             self.set_outage(cluster, self.rng.choice(outages.modes))
-            self._push(self.now + self.rng.uniform(*outages.duration), _OUTAGE_END, cluster)
+            self._push(self._after(self.rng.uniform(*outages.duration)), _OUTAGE_END, cluster)
         self._schedule_random_outage()
+
+
+def _trim_release_history(history: list[dict[str, Any]]) -> None:
+    """Keep the newest five snapshots, but never lose the current release: helm-controller's
+    history reaches back to the last successful one, so an upgrade after a run of failures is
+    still an upgrade."""
+    deployed = next((i for i, h in enumerate(history) if h["status"] == "deployed"), None)
+    if deployed is None or deployed < 5:
+        del history[5:]
+    else:
+        history[:] = [*history[:4], history[deployed]]

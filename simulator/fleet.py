@@ -195,7 +195,7 @@ class _Builder:
             extra={"resources": self.rng.randint(3, 12), "wait": wait},
         )  # fmt: skip
 
-    def helm_app(self, team: str, app: str) -> Obj:
+    def helm_app(self, team: str, app: str, after: Obj | None = None) -> Obj:
         repo = self.add(
             "HelmRepository", team, f"{app}-charts", 600.0,
             {"interval": "10m", "url": f"https://charts.acme.example/{app}"},
@@ -213,9 +213,14 @@ class _Builder:
             team, source=repo, extra={"chart": app},
         )  # fmt: skip
         test = self.rng.random() < 0.4
+        # Some releases wait for another (dependsOn names HelmReleases only, as in Flux).
+        depends = (
+            {"dependsOn": [{"name": after.name, "namespace": after.namespace}]} if after else {}
+        )
         return self.add(
             "HelmRelease", team, app, 600.0,
             {
+                **depends,
                 "chart": {
                     "spec": {
                         "chart": app,
@@ -232,7 +237,7 @@ class _Builder:
                 "upgrade": {"remediation": {"retries": 3}},
                 "values": {"replicaCount": self.rng.randint(1, 4)},
             },
-            team, source=chart,
+            team, source=chart, depends_on=(after,) if after else (),
             extra={"chart": app, "test": test, "retries": 3, "resources": self.rng.randint(3, 9)},
         )  # fmt: skip
 
@@ -421,9 +426,10 @@ def build_cluster(seed: int, cluster: ClusterSpec, start: float) -> list[Seeded]
     for _ in range(apps.git):
         b.git_app(*next_app(), infra)
     releases: list[tuple[str, str, Obj]] = []
-    for _ in range(apps.helm):
+    for i in range(apps.helm):
         team, app = next_app()
-        releases.append((team, app, b.helm_app(team, app)))
+        after = releases[0][2] if i % 3 == 2 else None
+        releases.append((team, app, b.helm_app(team, app, after)))
     for _ in range(apps.oci):
         b.oci_app(*next_app())
     for _ in range(apps.oci_helm):

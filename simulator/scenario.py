@@ -111,6 +111,7 @@ class Scenario:
     commits: Commits = Commits()
     outages: Outages = Outages()
     script: tuple[ScriptStep, ...] = ()
+    source: str = ""  # the file it came from, for error messages
 
     def with_seed(self, seed: int) -> Scenario:
         return replace(self, seed=seed)
@@ -360,7 +361,7 @@ def parse_scenario(doc: Any, source: str) -> Scenario:
         o.finish()
     script = _script(top, {c.name for c in clusters})
     top.finish()
-    return Scenario(name, seed, clusters, faults, commits, outages, script)
+    return Scenario(name, seed, clusters, faults, commits, outages, script, source)
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -174,6 +174,7 @@ class SimulatorServer:
         events_hmac_key: bytes | str | None = None,
         start_time: dt.datetime | None = None,
         kubeconfig_path: Path | None = None,
+        wall_clock: bool = False,
     ) -> None:
         self.scenario = scenario
         self.host = host
@@ -193,13 +194,25 @@ class SimulatorServer:
         if events_url:
             key = events_hmac_key.encode() if isinstance(events_hmac_key, str) else events_hmac_key
             self.sink = EventSink(events_url, key)
+        if wall_clock and time_scale is None:
+            raise ValueError("wall_clock needs a time_scale: the manual clock has no wall time")
+        # With wall_clock the engine's clock keeps real time and the fleet's pace is scaled
+        # instead, so every timestamp stays comparable with now (what a watcher computes ages
+        # from); otherwise the simulated clock itself runs time_scale times faster.
+        self.wall_clock = wall_clock
+        self._clock_rate = 1.0 if wall_clock else (time_scale or 1.0)
         self.engine = Engine(
-            scenario, self.stores, start, self.sink.offer if self.sink is not None else None
+            scenario,
+            self.stores,
+            start,
+            self.sink.offer if self.sink is not None else None,
+            pace=(time_scale or 1.0) if wall_clock else 1.0,
         )
         self.tokens = {name: secrets.token_urlsafe(24) for name in self.cluster_names}
         self.base_url = ""
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._clock_task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
         self._engine_lock = asyncio.Lock()
         self.engine_errors = 0
@@ -240,9 +253,10 @@ class SimulatorServer:
             await self.sink.start()
         self._tasks.append(asyncio.create_task(self._bookmarks(), name="simulator-bookmarks"))
         if self.time_scale is not None:
-            self._tasks.append(asyncio.create_task(self._clock(), name="simulator-clock"))
+            self.start_clock(self._clock_rate)
 
     async def stop(self) -> None:
+        await self.stop_clock()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -307,15 +321,30 @@ class SimulatorServer:
                 await asyncio.sleep(0)  # let watchers stream between batches
         await asyncio.sleep(0)
 
+    def start_clock(self, rate: float) -> None:
+        """Let the engine run by itself at ``rate`` simulated seconds per real second (what
+        ``time_scale`` does at start; benchmarks also switch a manual server over)."""
+        if self._clock_task is not None:
+            raise RuntimeError("the clock is already running")
+        self._clock_rate = rate
+        self._clock_task = asyncio.create_task(self._clock(), name="simulator-clock")
+
+    async def stop_clock(self) -> None:
+        """Back to the manual clock: nothing changes until ``advance``."""
+        task, self._clock_task = self._clock_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _clock(self) -> None:
-        assert self.time_scale is not None
         loop = asyncio.get_running_loop()
         origin_real = loop.time()
         origin_sim = self.engine.now
         while True:
             done = True
             async with self._engine_lock:
-                target = origin_sim + (loop.time() - origin_real) * self.time_scale
+                target = origin_sim + (loop.time() - origin_real) * self._clock_rate
                 try:
                     done = self.engine.run_until(max(target, self.engine.now), ENGINE_BUDGET)
                 except Exception:
@@ -511,6 +540,10 @@ class SimulatorServer:
             meta["continue"] = wire.encode_continue(list_rv, last.namespace, last.name)
             if not labels and not fields:
                 meta["remainingItemCount"] = len(matching) - limit
+        if wire.wants_table(request.headers.get("Accept", "")):
+            objects = [store.decoded(s) for s in page]
+            doc = wire.table(info, objects, meta, self.engine.now)
+            return web.Response(body=wire.encode(doc), content_type=JSON)
         api_version = store.api_versions[info.kind]
         body = b"".join(
             [
@@ -550,8 +583,13 @@ class SimulatorServer:
         response.enable_chunked_encoding()
         await response.prepare(request)
         watcher = Watcher(info.plural, namespace, labels, fields, bookmarks)
+        initial = wire.parse_bool(query.get("sendInitialEvents"))
         try:
-            store.replay(watcher, since)
+            # A streaming list (sendInitialEvents) starts with the current state like a
+            # version-less watch, then marks its end with an annotated BOOKMARK.
+            store.replay(watcher, None if initial else since)
+            if initial:
+                watcher.buf.append(self._bookmark_line(store, info, initial_end=True))
         except TooOld as exc:
             line = b'{"object":' + wire.encode(exc.status) + b',"type":"ERROR"}\n'
             await response.write(line)
@@ -601,12 +639,18 @@ class SimulatorServer:
                         continue
                     line = lines.get(watcher.plural)
                     if line is None:
-                        info = BY_PLURAL[watcher.plural]
-                        obj = {
-                            "apiVersion": store.api_versions[info.kind].decode(),
-                            "kind": info.kind,
-                            "metadata": {"resourceVersion": str(store.resource_version)},
-                        }
-                        line = b'{"object":' + wire.encode(obj) + b',"type":"BOOKMARK"}\n'
+                        line = self._bookmark_line(store, BY_PLURAL[watcher.plural])
                         lines[watcher.plural] = line
                     watcher.push(line)
+
+    @staticmethod
+    def _bookmark_line(store: ClusterStore, info: KindInfo, initial_end: bool = False) -> bytes:
+        meta: dict[str, Any] = {"resourceVersion": str(store.resource_version)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {
+            "apiVersion": store.api_versions[info.kind].decode(),
+            "kind": info.kind,
+            "metadata": meta,
+        }
+        return b'{"object":' + wire.encode(obj) + b',"type":"BOOKMARK"}\n'

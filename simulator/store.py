@@ -23,7 +23,7 @@ Key = tuple[str, str, str]  # kind, namespace, name
 
 # A watcher whose client reads slower than this many unsent events is cut off, as
 # kube-apiserver does with a slow consumer; the client then re-lists or resumes.
-MAX_PENDING = 50_000
+MAX_PENDING = 20_000
 
 
 @dataclass(slots=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from exporter.catalogue import IDENTITY_LABELS, MetricSpec
 from exporter.status import Derived
 from exporter.transitions import RootCause
+
+_RETRYING = frozenset({"progressing", "unknown"})
 
 MAX_LABEL_VALUE = 256
 """Longer label values are cut (and counted): a label is an index key, not a message."""
@@ -34,7 +36,16 @@ class ObjectState:
     wanted_revision: str = ""  # non-empty while drifting: the revision not yet applied
     drift_since: float | None = None
     failing_since: float | None = None  # entered failing/stalled and not ready since
-    extra_problems: list[str] = field(default_factory=list)
+    failure_reason: str = ""  # the reason it last failed with, while not ready since
+
+    def for_root_cause(self) -> Derived:
+        """The object as root-cause walks see it: one retrying after a failure (Flux shows
+        Ready=Unknown while the retry runs) still counts as failing with its last reason, so
+        the root labels of its dependents do not flap with every retry."""
+        d = self.derived
+        if self.failing_since is not None and self.failure_reason and d.status in _RETRYING:
+            return replace(d, status="failing", reason=self.failure_reason)
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,5 +118,6 @@ def render_object(
                 if v
             )
             lines.append(f"{prefix}{extra}}} {format_value(value)}\n")
-        out.append("".join(lines).encode())
+        # "replace": a lone surrogate from a JSON \ud800 escape must not fail the whole object
+        out.append("".join(lines).encode("utf-8", "replace"))
     return tuple(out)

@@ -32,6 +32,8 @@ def _info(s: ObjectState) -> Sequence[Sample]:
         d.chart_name,
         d.chart_version,
         url,
+        d.ref,
+        d.path,
         "true" if d.suspended else "false",
     )
     return ((values, 1.0),)

@@ -20,7 +20,7 @@ from typing import Literal
 
 from exporter.kinds import KINDS_BY_NAME
 from exporter.kube.backoff import backoff_delay
-from exporter.kube.client import ApiError, ConnectionFailed, KubeClient
+from exporter.kube.client import ApiError, ConnectionFailed, KubeClient, limit_tls_read_buffers
 from exporter.kube.clusters import (
     ClusterSourceError,
     ClusterSpec,
@@ -347,6 +347,7 @@ class Fleet:
 
     def start(self) -> None:
         """Starts the configured clusters now (``run`` keeps them in line afterwards)."""
+        limit_tls_read_buffers()
         self.started = True
         self._reconcile()
 

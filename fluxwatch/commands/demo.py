@@ -36,14 +36,17 @@ def register(subparsers: Any) -> None:
         type=float,
         default=DEMO_TIME_SCALE,
         metavar="X",
-        help=f"simulated seconds per real second (default: {DEMO_TIME_SCALE:g})",
+        help="how much faster than life the fleet moves; timestamps keep real time "
+        f"(default: {DEMO_TIME_SCALE:g})",
     )
     parser.set_defaults(handler=run)
 
 
 async def start_simulator(state_dir: Path, time_scale: float) -> SimulatorServer:
     """Start the demo's simulator; the caller stops it (``await sim.stop()``)."""
-    sim = SimulatorServer(preset("small"), state_dir=state_dir, time_scale=time_scale)
+    sim = SimulatorServer(
+        preset("small"), state_dir=state_dir, time_scale=time_scale, wall_clock=True
+    )
     await sim.start()
     return sim
 

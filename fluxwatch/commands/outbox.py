@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -98,7 +99,7 @@ def _list(args: argparse.Namespace) -> int:
     conn = _open(args)
     if conn is None:
         return 2
-    with conn:
+    with contextlib.closing(conn), conn:
         rows = list_notifications(
             conn, status=args.status, destination=args.destination, limit=args.limit
         )
@@ -125,7 +126,7 @@ def _show(args: argparse.Namespace) -> int:
     conn = _open(args)
     if conn is None:
         return 2
-    with conn:
+    with contextlib.closing(conn), conn:
         doc = show_notification(conn, args.id)
     if doc is None:
         print(f"fluxwatch outbox: no notification {args.id}", file=sys.stderr)
@@ -141,7 +142,7 @@ def _replay(args: argparse.Namespace) -> int:
     conn = _open(args)
     if conn is None:
         return 2
-    with conn:
+    with contextlib.closing(conn), conn:
         n = replay_notifications(
             conn, args.ids, all_dead=args.all_dead, destination=args.destination, now=time.time()
         )
@@ -162,7 +163,7 @@ def _purge(args: argparse.Namespace) -> int:
     conn = _open(args)
     if conn is None:
         return 2
-    with conn:
+    with contextlib.closing(conn), conn:
         n = purge_notifications(
             conn,
             ids=args.ids,

@@ -75,14 +75,27 @@ def add_arguments(parser: argparse.ArgumentParser, default_scale: float = 1.0) -
         help="sign event POSTs like a generic-hmac Provider (X-Signature) with this file's key",
     )
     parser.add_argument(
-        "--seed", type=int, help="random seed (default: the scenario's, 1 for presets)"
+        "--seed",
+        type=int,
+        metavar="N",
+        help="random seed; the same seed gives the same fleet (default: the scenario's, 1 "
+        "for presets)",
     )
     parser.add_argument(
         "--time-scale",
         type=float,
         default=default_scale,
         metavar="X",
-        help=f"simulated seconds per real second (default: {default_scale:g})",
+        help="how much faster than life the fleet moves: 10 = a 10-minute interval passes in "
+        f"one minute (default: {default_scale:g})",
+    )
+    parser.add_argument(
+        "--timestamps",
+        choices=("wall", "simulated"),
+        default="wall",
+        help="wall: timestamps follow the real clock and --time-scale speeds up the fleet's "
+        "pace (intervals, durations, rates), so ages computed from now stay true; simulated: "
+        "the clock itself runs --time-scale times faster (default: wall)",
     )
     parser.add_argument(
         "--watch-history",
@@ -145,6 +158,7 @@ def build_server(args: argparse.Namespace) -> SimulatorServer:
         events_url=args.events_url,
         events_hmac_key=key,
         kubeconfig_path=args.kubeconfig_out,
+        wall_clock=args.timestamps == "wall",
     )
 
 

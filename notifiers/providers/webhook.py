@@ -29,10 +29,29 @@ from notifiers.retry import classify_status, parse_retry_after
 CloudEventsMode = Literal["none", "structured", "binary"]
 SOURCE = "fluxwatch/bridge"
 EVENT_FIELDS = (
-    "cluster", "kind", "namespace", "name", "status", "previous_status", "severity", "reason",
-    "message", "revision", "previous_revision", "commit", "tenant", "type", "source", "id",
-    "root_cause", "latency_seconds", "occurred_at", "metadata", "labels", "annotations",
-)  # fmt: skip
+    "cluster",
+    "kind",
+    "namespace",
+    "name",
+    "status",
+    "previous_status",
+    "severity",
+    "reason",
+    "message",
+    "revision",
+    "previous_revision",
+    "commit",
+    "tenant",
+    "type",
+    "source",
+    "id",
+    "root_cause",
+    "latency_seconds",
+    "occurred_at",
+    "metadata",
+    "labels",
+    "annotations",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +206,14 @@ class WebhookType:
     def parse_options(self, raw: Mapping[str, Any], path: str, base: Path) -> WebhookOptions:
         if "secret" in raw:
             raise ConfigError(
-                f"{path}.secret", "secrets are not read from the file; use secret_file or secret_env"
+                f"{path}.secret",
+                "secrets are not read from the file; use secret_file or secret_env",
             )
-        check_keys(raw, path, ("url", "url_file", "url_env", "secret_file", "secret_env",
-                               "cloudevents", "headers"))  # fmt: skip
+        check_keys(
+            raw,
+            path,
+            ("url", "url_file", "url_env", "secret_file", "secret_env", "cloudevents", "headers"),
+        )
         if "url" in raw:
             url = str_(raw["url"], f"{path}.url", nonempty=True)
         else:

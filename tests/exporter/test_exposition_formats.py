@@ -87,6 +87,21 @@ def test_escaped_label_values_round_trip() -> None:
     assert {'quote"d', "back\\slash", "new\nline"} <= tenants
 
 
+def test_long_and_undecodable_label_values_are_bounded() -> None:
+    from tests.exporter import objects as o
+
+    store = full_store()
+    long_name = "n" * 1000
+    obj = o.kustomization(long_name)
+    obj["metadata"]["labels"] = {"toolkit.fluxcd.io/tenant": "team-\ud800"}
+    store.upsert("prod-eu", "Kustomization", obj)
+    data = samples(render(store).decode())
+    names = {v for (n, ls) in data if n == "flux_resource_status" for k, v in ls if k == "name"}
+    assert "n" * 253 + "..." in names
+    tenants = {v for (n, ls) in data if n == "flux_resource_info" for k, v in ls if k == "tenant"}
+    assert "team-?" in tenants
+
+
 def test_content_negotiation_table() -> None:
     prometheus = (
         "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
@@ -97,3 +112,10 @@ def test_content_negotiation_table() -> None:
     assert negotiate(None) == "text"
     assert negotiate("*/*") == "text"
     assert negotiate("application/openmetrics-text;q=0.2,text/plain;q=0.9") == "text"
+
+
+def test_the_store_registry_passed_again_is_not_duplicated() -> None:
+    store = full_store()
+    body = render(store, "openmetrics", [store.metrics.registry, _extra_registry()]).decode()
+    assert body.count("# TYPE fluxwatch_exporter_scrape_duration_seconds ") == 1
+    samples(body, openmetrics=True)  # a duplicated family would not parse

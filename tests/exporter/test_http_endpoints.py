@@ -116,3 +116,21 @@ async def test_readyz_waits_for_every_reachable_cluster() -> None:
             assert await status() == 200
     finally:
         await runner.cleanup()
+
+
+async def test_large_bodies_are_compressed_off_the_loop_and_intact() -> None:
+    store = MetricStore()
+    store.replace("c1", "Kustomization", [o.kustomization(f"app-{i}") for i in range(1500)])
+    runner, base = await _serve(build_app(store))
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            headers = {"Accept-Encoding": "gzip"}
+            async with session.get(f"{base}/metrics", headers=headers) as resp:
+                assert resp.headers["Content-Encoding"] == "gzip"
+                raw = await resp.read()
+        body = gzip.decompress(raw)
+        assert len(body) > 1 << 20  # above the threshold: compressed in a worker thread
+        data = samples(body.decode())
+        assert value(data, "flux_cluster_resources", kind="Kustomization", status="ready") == 1500
+    finally:
+        await runner.cleanup()

@@ -14,16 +14,8 @@ async def test_dependency_not_ready_points_at_the_failing_dependency(tmp_path: P
         podinfo = {"kind": "Kustomization", "namespace": "payments", "name": "podinfo"}
         infra = {"kind": "Kustomization", "namespace": "flux-system", "name": "infra"}
         await run.sim.advance(1200)  # past podinfo's interval: it reconciles and waits
-        # infra retries (Ready=Unknown while it runs): stop the clock while it is failing
-        for _ in range(100):
-            failing = run.c1.get("Kustomization", "flux-system", "infra")
-            assert failing is not None
-            if any(
-                c["type"] == "Ready" and c["status"] == "False"
-                for c in failing["status"]["conditions"]
-            ):
-                break
-            await run.sim.advance(5)
+        # infra keeps retrying (Ready=Unknown while a retry runs); its last failure stays the
+        # root reason, so the dependent's labels do not flap with every retry.
         obj = run.c1.get("Kustomization", "payments", "podinfo")
         assert obj is not None
         ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
@@ -39,7 +31,7 @@ async def test_dependency_not_ready_points_at_the_failing_dependency(tmp_path: P
             "root_reason": "BuildFailed",
         }
         assert value(data, "flux_resource_status", status="failing", **root, **podinfo) == 1
-        assert value(data, "flux_resource_status", status="failing", **root, **infra) == 1
+        assert value(data, "flux_resource_status", **root, **infra) == 1  # failing or retrying
         waiting = [t for t in run.transitions.got if t.name == "podinfo" and t.type == "failing"]
         assert waiting
         assert waiting[0].root_cause is not None

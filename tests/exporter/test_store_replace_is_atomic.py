@@ -78,3 +78,25 @@ def test_forget_cluster_drops_its_series() -> None:
     store.forget_cluster("c1")
     data = scrape(store)
     assert {s["cluster"] for s in series(data, "flux_resource_status")} == {"c2"}
+
+
+def test_root_does_not_flap_while_the_root_object_retries() -> None:
+    store = MetricStore()
+    infra = o.kustomization("infra")
+    store.replace("c1", "GitRepository", [o.git_repository()])
+    store.replace("c1", "Kustomization", [infra, o.kustomization("apps", depends_on=("infra",))])
+    store.upsert("c1", "Kustomization", o.failing(infra, "BuildFailed"))
+    store.upsert(
+        "c1",
+        "Kustomization",
+        o.failing(o.kustomization("apps", depends_on=("infra",)), "DependencyNotReady"),
+    )
+    for retry in (o.progressing(infra), o.failing(infra, "BuildFailed"), o.progressing(infra)):
+        store.upsert("c1", "Kustomization", retry)
+        got = series(scrape(store), "flux_resource_status", name="apps")
+        assert (got[0]["root_name"], got[0]["root_reason"]) == ("infra", "BuildFailed")
+    mine = series(scrape(store), "flux_resource_status", name="infra")
+    assert (mine[0]["status"], mine[0]["root_reason"]) == ("progressing", "BuildFailed")
+    store.upsert("c1", "Kustomization", infra)  # ready again: the dependent's root is itself
+    got = series(scrape(store), "flux_resource_status", name="apps")
+    assert (got[0]["root_name"], got[0]["root_reason"]) == ("apps", "DependencyNotReady")

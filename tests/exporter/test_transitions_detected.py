@@ -206,3 +206,16 @@ async def test_publisher_delivers_and_counts_drops() -> None:
     await asyncio.wait_for(publisher.stop(), 5)  # stop delivers what is queued first
     assert [t.type for t in sink.got] == ["suspended", "resumed"]
     assert reg.get_sample_value("fluxwatch_exporter_transitions_published_total") == 2
+
+
+def test_helmrelease_latency_through_its_helmchart() -> None:
+    store, _, _ = _store()
+    store.replace("c1", "HelmChart", [o.helm_chart(version="6.5.3")])
+    store.replace("c1", "HelmRelease", [o.helm_release(chart_version="6.5.3")])
+    store.upsert("c1", "HelmChart", o.helm_chart(version="6.6.0", updated="2026-01-10T12:00:00Z"))
+    store.upsert(
+        "c1", "HelmRelease", o.helm_release(chart_version="6.6.0", deployed="2026-01-10T12:03:00Z")
+    )
+    data = scrape(store)
+    assert value(data, "flux_revision_apply_latency_seconds_sum", kind="HelmRelease") == 180
+    assert value(data, "flux_resource_revisions_applied_total", kind="HelmRelease") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -67,10 +68,8 @@ class FakeDestination:
         rec = Received(dict(request.headers), body, time.monotonic())
         self.requests.append(rec)
         name = ""
-        try:
+        with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
             name = json.loads(body)["data"]["events"][0]["name"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            pass
         if self.by_name.get(name):
             step = self.by_name[name].pop(0)
         else:
@@ -105,10 +104,10 @@ class FakeDestination:
 
 
 async def eventually(
-    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+    predicate: Callable[[], bool | Awaitable[bool]], within: float = 10.0, interval: float = 0.02
 ) -> None:
     """Poll until ``predicate`` holds; fail with a clear message at the deadline."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = predicate()
         if not isinstance(result, bool):
@@ -116,7 +115,7 @@ async def eventually(
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(interval)
 
 

@@ -48,7 +48,14 @@ def test_defaults_without_a_bridge_section() -> None:
     assert config.outbox.synchronous == "full"
 
 
-DURATIONS = [("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("250ms", 0.25), (12, 12.0), ("7d", 604800.0)]
+DURATIONS = [
+    ("30s", 30.0),
+    ("5m", 300.0),
+    ("1h30m", 5400.0),
+    ("250ms", 0.25),
+    (12, 12.0),
+    ("7d", 604800.0),
+]
 
 
 @pytest.mark.parametrize(("text", "seconds"), DURATIONS, ids=[str(d[0]) for d in DURATIONS])
@@ -60,7 +67,12 @@ def test_secrets_come_from_env_and_files(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "keys").write_text("old-key\nnew-key\n")
     monkeypatch.setenv("AM_TOKEN", "tok")
     config = config_from_mapping(
-        {"bridge": {"flux": {"hmac_keys_file": "keys"}, "alertmanager": {"bearer_token_env": "AM_TOKEN"}}},
+        {
+            "bridge": {
+                "flux": {"hmac_keys_file": "keys"},
+                "alertmanager": {"bearer_token_env": "AM_TOKEN"},
+            }
+        },
         base_dir=tmp_path,
     )
     assert config.flux.hmac_keys == (b"old-key", b"new-key")

@@ -1,4 +1,5 @@
-"""Delivery against fake destinations: 500 then 200, 429 + Retry-After, timeouts, dead letters, replay."""
+"""Delivery against fake destinations: 500 then 200, 429 + Retry-After, timeouts, dead
+letters and replay."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ from tests.notifiers.fakes import (
 async def start(tmp_path: Path, dest: FakeDestination, **webhook: object):  # type: ignore[no-untyped-def]
     monkey_secret = tmp_path / "secret"
     monkey_secret.write_text(WHSEC)
-    doc = bridge_config(tmp_path / "state",
-                        {"ci": fast_webhook(dest.url, secret_file=str(monkey_secret), **webhook)})  # fmt: skip
+    doc = bridge_config(
+        tmp_path / "state",
+        {"ci": fast_webhook(dest.url, secret_file=str(monkey_secret), **webhook)},
+    )
     bridge = make_bridge(doc)
     await bridge.start(serve=False)
     return bridge
@@ -35,8 +38,13 @@ async def start(tmp_path: Path, dest: FakeDestination, **webhook: object):  # ty
 async def accept(bridge, name: str = "podinfo") -> str:  # type: ignore[no-untyped-def]
     from notifiers.intake import new_event_id, parse_flux_event
 
-    event = parse_flux_event(flux_event(name), cluster_from_request="c1", default_cluster="d",
-                             now=time.time(), event_id=new_event_id())  # fmt: skip
+    event = parse_flux_event(
+        flux_event(name),
+        cluster_from_request="c1",
+        default_cluster="d",
+        now=time.time(),
+        event_id=new_event_id(),
+    )
     await bridge.submit([event])
     return event.id
 
@@ -49,8 +57,22 @@ async def test_500_then_200_is_delivered_once_with_one_key(tmp_path: Path) -> No
         await eventually(lambda: len(dest.applied) == 1)
         assert len(dest.requests) == 3
         assert len({r.headers["webhook-id"] for r in dest.requests}) == 1
-        assert metric(bridge, "fluxwatch_bridge_deliveries_total", {"destination": "ci", "outcome": "retry"}) == 2
-        assert metric(bridge, "fluxwatch_bridge_deliveries_total", {"destination": "ci", "outcome": "delivered"}) == 1
+        assert (
+            metric(
+                bridge,
+                "fluxwatch_bridge_deliveries_total",
+                {"destination": "ci", "outcome": "retry"},
+            )
+            == 2
+        )
+        assert (
+            metric(
+                bridge,
+                "fluxwatch_bridge_deliveries_total",
+                {"destination": "ci", "outcome": "delivered"},
+            )
+            == 1
+        )
     finally:
         await bridge.stop()
         await dest.stop()
@@ -74,9 +96,20 @@ async def test_timeout_is_retried(tmp_path: Path) -> None:
     bridge = await start(tmp_path, dest, timeout="200ms")
     try:
         await accept(bridge)
-        await eventually(lambda: len(dest.requests) >= 2 and any(
-            r is not dest.requests[0] for r in dest.applied.values()))  # fmt: skip
-        assert metric(bridge, "fluxwatch_bridge_deliveries_total", {"destination": "ci", "outcome": "retry"}) >= 1
+        await eventually(
+            lambda: (
+                len(dest.requests) >= 2
+                and any(r is not dest.requests[0] for r in dest.applied.values())
+            )
+        )
+        assert (
+            metric(
+                bridge,
+                "fluxwatch_bridge_deliveries_total",
+                {"destination": "ci", "outcome": "retry"},
+            )
+            >= 1
+        )
     finally:
         await bridge.stop()
         await dest.stop()
@@ -86,13 +119,17 @@ async def test_timeout_is_retried(tmp_path: Path) -> None:
     ("script", "webhook", "why"),
     [
         ([Step(410, body="endpoint disabled")], {}, "permanent: HTTP 410"),
-        ([Step(500)] * 3, {"retry": {"initial_backoff": "10ms", "max_backoff": "20ms", "max_attempts": 3}},
-         "gave up after 3 attempts"),
+        (
+            [Step(500)] * 3,
+            {"retry": {"initial_backoff": "10ms", "max_backoff": "20ms", "max_attempts": 3}},
+            "gave up after 3 attempts",
+        ),
     ],
     ids=["410-permanent", "attempts-exhausted"],
-)  # fmt: skip
-async def test_dead_letter_then_replay(tmp_path: Path, script: list[Step], webhook: dict[str, object],
-                                       why: str) -> None:  # fmt: skip
+)
+async def test_dead_letter_then_replay(
+    tmp_path: Path, script: list[Step], webhook: dict[str, object], why: str
+) -> None:
     dest = await FakeDestination(script, default=Step(200)).start()
     bridge = await start(tmp_path, dest, **webhook)
     conn = sqlite3.connect(bridge.state_dir / "outbox.sqlite3", isolation_level=None)
@@ -102,9 +139,16 @@ async def test_dead_letter_then_replay(tmp_path: Path, script: list[Step], webho
         [dead] = list_notifications(conn, status="dead")
         assert why in dead["last_error"]
         assert dest.applied == {}
-        await eventually(lambda: metric(bridge, "fluxwatch_bridge_dead_letters", {"destination": "ci"}) == 1)
+        await eventually(
+            lambda: metric(bridge, "fluxwatch_bridge_dead_letters", {"destination": "ci"}) == 1
+        )
         key = dest.requests[0].headers["webhook-id"]
-        assert replay_notifications(conn, [dead["id"]], all_dead=False, destination=None, now=time.time()) == 1
+        assert (
+            replay_notifications(
+                conn, [dead["id"]], all_dead=False, destination=None, now=time.time()
+            )
+            == 1
+        )
         await eventually(lambda: len(dest.applied) == 1)
         assert list(dest.applied) == [key]  # replay keeps the idempotency key
         assert list_notifications(conn, status="delivered")[0]["id"] == dead["id"]

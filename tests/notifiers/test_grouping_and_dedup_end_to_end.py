@@ -21,17 +21,23 @@ from tests.notifiers.fakes import (
 )
 
 
-async def test_300_cluster_burst_is_one_notification(tmp_path: Path, destination: FakeDestination,
-                                                     client: aiohttp.ClientSession) -> None:  # fmt: skip
-    route = {"destinations": ["ci"], "group_by": ["kind", "namespace", "name", "revision", "status"],
-             "group_wait": "1s"}  # fmt: skip
+async def test_300_cluster_burst_is_one_notification(
+    tmp_path: Path, destination: FakeDestination, client: aiohttp.ClientSession
+) -> None:
+    route = {
+        "destinations": ["ci"],
+        "group_by": ["kind", "namespace", "name", "revision", "status"],
+        "group_wait": "1s",
+    }
     bridge = make_bridge(bridge_config(tmp_path, {"ci": fast_webhook(destination.url)}, route))
     await bridge.start()
     try:
         body = json.dumps(flux_event(message="bad commit")).encode()
 
         async def post(i: int) -> int:
-            async with client.post(f"http://127.0.0.1:{bridge.port}/flux/cluster-{i:03d}", data=body) as r:
+            async with client.post(
+                f"http://127.0.0.1:{bridge.port}/flux/cluster-{i:03d}", data=body
+            ) as r:
                 return r.status
 
         statuses = await asyncio.gather(*(post(i) for i in range(300)))
@@ -47,20 +53,38 @@ async def test_300_cluster_burst_is_one_notification(tmp_path: Path, destination
         await bridge.stop()
 
 
-async def test_root_cause_groups_source_and_20_dependents(tmp_path: Path, destination: FakeDestination) -> None:
+async def test_root_cause_groups_source_and_20_dependents(
+    tmp_path: Path, destination: FakeDestination
+) -> None:
     route = {"destinations": ["ci"], "group_wait": "300ms"}  # default group_by: root_cause, status
     bridge = make_bridge(bridge_config(tmp_path, {"ci": fast_webhook(destination.url)}, route))
     await bridge.start(serve=False)
     rc = RootCause("GitRepository", "flux-system", "repo", "GitOperationFailed")
     try:
-        source = Transition(type="failing", cluster="c1", timestamp=time.time(), kind="GitRepository",
-                            namespace="flux-system", name="repo", status="failing",
-                            reason="GitOperationFailed", root_cause=rc)  # fmt: skip
+        source = Transition(
+            type="failing",
+            cluster="c1",
+            timestamp=time.time(),
+            kind="GitRepository",
+            namespace="flux-system",
+            name="repo",
+            status="failing",
+            reason="GitOperationFailed",
+            root_cause=rc,
+        )
         await bridge.accept_transition(source.as_dict())
         for i in range(20):
-            dependent = Transition(type="failing", cluster="c1", timestamp=time.time(),
-                                   kind="Kustomization", namespace="apps", name=f"app-{i:02d}",
-                                   status="failing", reason="DependencyNotReady", root_cause=rc)  # fmt: skip
+            dependent = Transition(
+                type="failing",
+                cluster="c1",
+                timestamp=time.time(),
+                kind="Kustomization",
+                namespace="apps",
+                name=f"app-{i:02d}",
+                status="failing",
+                reason="DependencyNotReady",
+                root_cause=rc,
+            )
             await bridge.accept_transition(dependent.as_dict())
         await eventually(lambda: len(destination.applied) == 1)
         summary = destination.requests[0].json["data"]["summary"]
@@ -72,8 +96,9 @@ async def test_root_cause_groups_source_and_20_dependents(tmp_path: Path, destin
         await bridge.stop()
 
 
-async def test_dedup_recovery_and_once_per_revision(tmp_path: Path, destination: FakeDestination,
-                                                    client: aiohttp.ClientSession) -> None:  # fmt: skip
+async def test_dedup_recovery_and_once_per_revision(
+    tmp_path: Path, destination: FakeDestination, client: aiohttp.ClientSession
+) -> None:
     route = {"destinations": ["ci"], "group_by": ["..."], "group_wait": "0s"}
     bridge = make_bridge(bridge_config(tmp_path, {"ci": fast_webhook(destination.url)}, route))
     await bridge.start()
@@ -88,15 +113,28 @@ async def test_dedup_recovery_and_once_per_revision(tmp_path: Path, destination:
     try:
         for _ in range(5):  # Flux repeats the error on every retry
             await post(revision=sha_a)
-        ok = {"severity": "info", "reason": "ReconciliationSucceeded", "message": "Reconciliation finished in 1.2s"}
+        ok = {
+            "severity": "info",
+            "reason": "ReconciliationSucceeded",
+            "message": "Reconciliation finished in 1.2s",
+        }
         await post(revision=sha_a, **ok)  # recovery
-        await post(revision=sha_a, **{**ok, "message": "Reconciliation finished in 0.9s"})  # routine
+        await post(
+            revision=sha_a, **{**ok, "message": "Reconciliation finished in 0.9s"}
+        )  # routine
         await post(revision=sha_b, **ok)  # rollout of a new revision
         await eventually(lambda: len(destination.applied) == 3)
         await asyncio.sleep(0.3)
         sent = [(e["status"], e["revision"]) for e in destination.applied_events()]
         assert sent == [("failing", sha_a), ("ready", sha_a), ("ready", sha_b)]
-        assert metric(bridge, "fluxwatch_bridge_events_suppressed_total", {"reason": "duplicate"}) == 4
-        assert metric(bridge, "fluxwatch_bridge_events_suppressed_total", {"reason": "once_per_revision"}) == 1
+        assert (
+            metric(bridge, "fluxwatch_bridge_events_suppressed_total", {"reason": "duplicate"}) == 4
+        )
+        assert (
+            metric(
+                bridge, "fluxwatch_bridge_events_suppressed_total", {"reason": "once_per_revision"}
+            )
+            == 1
+        )
     finally:
         await bridge.stop()

@@ -1,4 +1,5 @@
-"""Retry policy as tables: status classification, Retry-After, backoff, dead letters, breaker, bucket."""
+"""Retry policy as tables: status classification, Retry-After, backoff, dead letters,
+breaker, token bucket."""
 
 from __future__ import annotations
 
@@ -21,13 +22,31 @@ from notifiers.retry import (
 )
 
 STATUS_TABLE = [
-    (200, Ok), (201, Ok), (202, Ok), (204, Ok),
-    (301, Fail), (302, Fail), (307, Fail),
-    (400, Fail), (401, Fail), (403, Fail), (404, Fail), (409, Fail), (410, Fail), (413, Fail),
-    (415, Fail), (422, Fail),
-    (408, Retry), (425, Retry), (429, Retry),
-    (500, Retry), (502, Retry), (503, Retry), (504, Retry), (599, Retry),
-]  # fmt: skip
+    (200, Ok),
+    (201, Ok),
+    (202, Ok),
+    (204, Ok),
+    (301, Fail),
+    (302, Fail),
+    (307, Fail),
+    (400, Fail),
+    (401, Fail),
+    (403, Fail),
+    (404, Fail),
+    (409, Fail),
+    (410, Fail),
+    (413, Fail),
+    (415, Fail),
+    (422, Fail),
+    (408, Retry),
+    (425, Retry),
+    (429, Retry),
+    (500, Retry),
+    (502, Retry),
+    (503, Retry),
+    (504, Retry),
+    (599, Retry),
+]
 
 
 @pytest.mark.parametrize(("status", "kind"), STATUS_TABLE, ids=[str(s) for s, _ in STATUS_TABLE])
@@ -50,20 +69,34 @@ RETRY_AFTER = [
 ]
 
 
-@pytest.mark.parametrize(("header", "expected"), [c[1:] for c in RETRY_AFTER], ids=[c[0] for c in RETRY_AFTER])
+@pytest.mark.parametrize(
+    ("header", "expected"), [c[1:] for c in RETRY_AFTER], ids=[c[0] for c in RETRY_AFTER]
+)
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     now = 1445412480.0  # 2015-10-21 07:28:00 UTC
     assert parse_retry_after(header, now) == expected
 
 
-@pytest.mark.parametrize(("attempt", "draw", "expected"), [(1, 0.0, 0.5), (1, 1.0, 1.0), (3, 0.0, 2.0),
-                                                           (20, 1.0, 60.0)], ids=["1-low", "1-high", "3-low", "cap"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("attempt", "draw", "expected"),
+    [(1, 0.0, 0.5), (1, 1.0, 1.0), (3, 0.0, 2.0), (20, 1.0, 60.0)],
+    ids=["1-low", "1-high", "3-low", "cap"],
+)
 def test_backoff_equal_jitter(attempt: int, draw: float, expected: float) -> None:
-    assert backoff(attempt, initial=1.0, multiplier=2.0, cap=60.0, draw=draw) == pytest.approx(expected)
+    assert backoff(attempt, initial=1.0, multiplier=2.0, cap=60.0, draw=draw) == pytest.approx(
+        expected
+    )
 
 
-POLICY = {"initial": 1.0, "multiplier": 2.0, "cap": 60.0, "max_attempts": 5, "max_age": 3600.0,
-          "max_retry_after": 600.0, "draw": 0.0}  # fmt: skip
+POLICY = {
+    "initial": 1.0,
+    "multiplier": 2.0,
+    "cap": 60.0,
+    "max_attempts": 5,
+    "max_age": 3600.0,
+    "max_retry_after": 600.0,
+    "draw": 0.0,
+}
 STEPS: list[tuple[str, Outcome, int, float, type, float | None]] = [
     ("ok", Ok(), 1, 100.0, Delivered, None),
     ("permanent", Fail("HTTP 410"), 1, 100.0, Dead, None),
@@ -75,9 +108,12 @@ STEPS: list[tuple[str, Outcome, int, float, type, float | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("outcome", "attempts", "now", "kind", "at"), [s[1:] for s in STEPS],
-                         ids=[s[0] for s in STEPS])  # fmt: skip
-def test_next_step(outcome: Outcome, attempts: int, now: float, kind: type, at: float | None) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "attempts", "now", "kind", "at"), [s[1:] for s in STEPS], ids=[s[0] for s in STEPS]
+)
+def test_next_step(
+    outcome: Outcome, attempts: int, now: float, kind: type, at: float | None
+) -> None:
     step = next_step(outcome, attempts=attempts, created_at=0.0, now=now, **POLICY)  # type: ignore[arg-type]
     assert isinstance(step, kind)
     if at is not None:
@@ -89,7 +125,8 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     b = Breaker()
     for _ in range(3):
         b = breaker_after(breaker_started(b), False, 10.0, threshold=3)
-    assert b.is_open and not b.allows(10.5, 3, cooldown=5.0)
+    assert b.is_open
+    assert not b.allows(10.5, 3, cooldown=5.0)
     assert b.allows(15.0, 3, cooldown=5.0)
     probing = breaker_started(b)
     assert not probing.allows(15.0, 3, cooldown=5.0)  # one probe at a time

@@ -113,24 +113,42 @@ CASES = [
     ),
     (
         "destinations-annotation-adds-known-only",
-        event(annotations={"fluxwatch.io/owner": "team-a",
-                           "fluxwatch.io/destinations": "extra-hook, https://evil.example"}),
+        event(
+            annotations={
+                "fluxwatch.io/owner": "team-a",
+                "fluxwatch.io/destinations": "extra-hook, https://evil.example",
+            }
+        ),
         WEDNESDAY_NOON,
         ["extra-hook", "team-a-hook"],
     ),
-    ("catalog-cluster-scoped-miss", event(namespace="ingress", cluster="core-1"), WEDNESDAY_NOON,
-     ["default"]),
-    ("catalog-cluster-scoped-hit", event(namespace="ingress", cluster="edge-7"), WEDNESDAY_NOON,
-     ["edge-hook"]),
+    (
+        "catalog-cluster-scoped-miss",
+        event(namespace="ingress", cluster="core-1"),
+        WEDNESDAY_NOON,
+        ["default"],
+    ),
+    (
+        "catalog-cluster-scoped-hit",
+        event(namespace="ingress", cluster="edge-7"),
+        WEDNESDAY_NOON,
+        ["edge-hook"],
+    ),
     ("negative-regex-and-metadata-label", event(metadata={"env": "qa"}), WEDNESDAY_NOON, ["qa"]),
-    ("negative-regex-excludes", event(cluster="staging-1", metadata={"env": "qa"}), WEDNESDAY_NOON,
-     ["default"]),
+    (
+        "negative-regex-excludes",
+        event(cluster="staging-1", metadata={"env": "qa"}),
+        WEDNESDAY_NOON,
+        ["default"],
+    ),
     ("mute-window-inactive", event(namespace="batch"), WEDNESDAY_NOON, ["batch"]),
     ("mute-window-active", event(namespace="batch"), SATURDAY_NOON, []),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("ev", "now", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("ev", "now", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_route_tree(ev: Event, now: float, expected: list[str]) -> None:
     config = config_from_mapping(yaml.safe_load(TREE))
     decision = route_event(
@@ -147,9 +165,14 @@ def test_route_tree(ev: Event, now: float, expected: list[str]) -> None:
 
 def test_muted_destinations_are_reported() -> None:
     config = config_from_mapping(yaml.safe_load(TREE))
-    decision = route_event(config.route, event(namespace="batch"), owners=config.owners,
-                           known_destinations=config.destinations,
-                           time_intervals=config.time_intervals, now=SATURDAY_NOON)  # fmt: skip
+    decision = route_event(
+        config.route,
+        event(namespace="batch"),
+        owners=config.owners,
+        known_destinations=config.destinations,
+        time_intervals=config.time_intervals,
+        now=SATURDAY_NOON,
+    )
     assert decision.muted == ("batch",)
     assert any("muted by weekend" in line for line in decision.explanation)
 
@@ -160,34 +183,66 @@ GROUP_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("group_by", "needles"), [c[1:] for c in GROUP_CASES],
-                         ids=[c[0] for c in GROUP_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("group_by", "needles"), [c[1:] for c in GROUP_CASES], ids=[c[0] for c in GROUP_CASES]
+)
 def test_group_keys(group_by: list[str] | None, needles: list[str]) -> None:
     route: dict[str, Any] = {"destinations": ["d"]}
     if group_by is not None:
         route["group_by"] = group_by
-    config = config_from_mapping({"bridge": {"route": route, "destinations": {"d": {"type": "console"}}}})
-    decision = route_event(config.route, event(revision="main@sha1:abc"), owners=config.owners,
-                           known_destinations=config.destinations, time_intervals={}, now=0)  # fmt: skip
+    config = config_from_mapping(
+        {"bridge": {"route": route, "destinations": {"d": {"type": "console"}}}}
+    )
+    decision = route_event(
+        config.route,
+        event(revision="main@sha1:abc"),
+        owners=config.owners,
+        known_destinations=config.destinations,
+        time_intervals={},
+        now=0,
+    )
     key = decision.targets[0].group_key
     for needle in needles:
         assert needle in key
     # The same failure on another cluster groups together only when cluster is not in group_by.
-    other = route_event(config.route, event(cluster="dev-2", revision="main@sha1:abc"),
-                        owners=config.owners, known_destinations=config.destinations,
-                        time_intervals={}, now=0).targets[0].group_key  # fmt: skip
+    other = (
+        route_event(
+            config.route,
+            event(cluster="dev-2", revision="main@sha1:abc"),
+            owners=config.owners,
+            known_destinations=config.destinations,
+            time_intervals={},
+            now=0,
+        )
+        .targets[0]
+        .group_key
+    )
     assert (other == key) == (group_by is not None)
 
 
 def test_root_cause_groups_dependents_with_their_source() -> None:
-    config = config_from_mapping({"bridge": {"route": {"destinations": ["d"]},
-                                             "destinations": {"d": {"type": "console"}}}})  # fmt: skip
-    rc = {"kind": "GitRepository", "namespace": "flux-system", "name": "repo", "reason": "FetchFailed"}
+    config = config_from_mapping(
+        {"bridge": {"route": {"destinations": ["d"]}, "destinations": {"d": {"type": "console"}}}}
+    )
+    rc = {
+        "kind": "GitRepository",
+        "namespace": "flux-system",
+        "name": "repo",
+        "reason": "FetchFailed",
+    }
     source = event(kind="GitRepository", namespace="flux-system", name="repo")
     dependent = event(name="app-7", root_cause=rc)
     keys = {
-        route_event(config.route, e, owners=config.owners, known_destinations=config.destinations,
-                    time_intervals={}, now=0).targets[0].group_key  # fmt: skip
+        route_event(
+            config.route,
+            e,
+            owners=config.owners,
+            known_destinations=config.destinations,
+            time_intervals={},
+            now=0,
+        )
+        .targets[0]
+        .group_key
         for e in (source, dependent)
     }
     assert len(keys) == 1
@@ -211,5 +266,5 @@ def test_matcher_operators(text: str, value: str, hit: bool) -> None:
 
 @pytest.mark.parametrize("text", ["cluster", "=x", "cluster=~(", "9x=1"], ids=str)
 def test_bad_matchers_are_rejected(text: str) -> None:
-    with pytest.raises(ValueError, match="expected|invalid"):
+    with pytest.raises(ValueError, match=r"expected|invalid"):
         parse_matcher(text)

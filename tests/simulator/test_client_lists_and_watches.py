@@ -182,3 +182,46 @@ async def test_watch_from_compacted_version_gets_410(sim: SimulatorServer) -> No
                 await stream.next()
     assert gone.value.status == 410
     assert "too old resource version" in str(gone.value.reason)
+
+
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        ({"namespace": "flux-system"}, {"flux-system", "infra"}),
+        ({"label_selector": "toolkit.fluxcd.io/tenant=payments"}, {"podinfo"}),
+        ({"field_selector": "metadata.name=infra"}, {"infra"}),
+    ],
+    ids=["namespace", "label-selector", "field-selector"],
+)
+async def test_watch_sees_only_its_scope(
+    sim: SimulatorServer, scope: dict[str, str], expected: set[str]
+) -> None:
+    c1 = sim.cluster("c1")
+    since = str(c1.resource_version)
+    for obj in c1.objects("Kustomization"):
+        c1.reconcile("Kustomization", obj["metadata"]["namespace"], obj["metadata"]["name"])
+    async with kube(sim, "c1") as api:
+        co = client.CustomObjectsApi(api)
+        names = set()
+        async with watch.Watch() as w:
+            if "namespace" in scope:
+                stream = w.stream(
+                    co.list_namespaced_custom_object,
+                    KS[0],
+                    KS[1],
+                    scope["namespace"],
+                    KS[2],
+                    resource_version=since,
+                    timeout_seconds=1,
+                )
+            else:
+                stream = w.stream(
+                    co.list_cluster_custom_object,
+                    *KS,
+                    resource_version=since,
+                    timeout_seconds=1,
+                    **scope,
+                )
+            async for event in stream:
+                names.add(event["raw_object"]["metadata"]["name"])
+    assert names == expected

@@ -181,3 +181,22 @@ async def test_outage_ends_open_watches(sim: SimulatorServer) -> None:
         rest = await response.content.read()
     assert rest.count(b"\n") == len(c1.objects("Kustomization")) - 1
     await eventually(lambda: c1.watcher_count() == 0)
+
+
+async def test_streaming_list_ends_initial_events_with_a_bookmark(sim: SimulatorServer) -> None:
+    c1 = sim.cluster("c1")
+    url = (
+        f"{c1.server_url}/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations?watch=1"
+        "&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan"
+        "&timeoutSeconds=1"
+    )
+    headers = {"Authorization": f"Bearer {c1.token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers=headers, ssl=tls_context(sim)) as response,
+    ):
+        lines = (await response.read()).splitlines()
+    count = len(c1.objects("Kustomization"))
+    assert all(b'"type":"ADDED"' in line for line in lines[:count])
+    assert b'"k8s.io/initial-events-end":"true"' in lines[count]
+    assert f'"resourceVersion":"{c1.resource_version}"'.encode() in lines[count]

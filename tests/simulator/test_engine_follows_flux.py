@@ -3,12 +3,14 @@ dependencies, suspend/resume, commits rolling out, and the test-control API."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from simulator.kinds import KINDS
 from simulator.scenario import preset
 from simulator.server import ClusterHandle, SimulatorServer
 from tests.simulator.conftest import eventually
@@ -240,3 +242,41 @@ async def test_reconcile_request_is_echoed(sim: SimulatorServer) -> None:
     obj = c1.get("GitRepository", "flux-system", "flux-system")
     assert obj is not None
     assert obj["status"]["lastHandledReconcileAt"] == stamp
+
+
+async def test_wall_clock_scales_the_pace_not_the_timestamps(tmp_path: Path) -> None:
+    async with SimulatorServer(
+        preset("small", seed=1), state_dir=tmp_path, time_scale=600.0, wall_clock=True
+    ) as sim:
+        await eventually(lambda: sim.stats()["status_changes"] > 20)
+        latest = max(
+            c["lastTransitionTime"]
+            for name in sim.cluster_names
+            for info in KINDS
+            for obj in sim.cluster(name).objects(info.kind)
+            for c in obj.get("status", {}).get("conditions", [])
+        )
+        ceiling = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+        assert latest <= ceiling.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with pytest.raises(ValueError, match="wall_clock needs a time_scale"):
+        SimulatorServer(preset("small"), state_dir=tmp_path, wall_clock=True)
+
+
+async def test_canary_analysis_fails_then_promotes_after_heal(sim: SimulatorServer) -> None:
+    c1 = sim.cluster("c1")
+
+    def phase() -> str:
+        canary = c1.get("Canary", "search", "frontend")
+        assert canary is not None
+        return str(canary["status"]["phase"])
+
+    assert phase() == "Succeeded"
+    c1.fail("Canary", "search", "frontend", "analysis")
+    await advance_until(sim, lambda: phase() == "Progressing")
+    await advance_until(sim, lambda: phase() == "Failed")
+    failed = c1.get("Canary", "search", "frontend")
+    assert failed is not None
+    assert failed["status"]["failedChecks"] == 5
+    assert cond(failed, "Promoted") is not None
+    c1.heal("Canary", "search", "frontend")
+    await advance_until(sim, lambda: phase() == "Succeeded")

@@ -83,3 +83,22 @@ async def test_events_carry_a_verifiable_signature(
     stored = next(e for e in events if e["reason"] == "NewArtifact")
     assert stored["metadata"]["cluster"] == "c2"
     assert stored["reportingController"] == "source-controller"
+
+
+async def test_unreachable_receiver_is_counted_not_fatal(tmp_path: Path) -> None:
+    # A port nothing listens on: bind one, note it, close it.
+    probe = web.AppRunner(web.Application())
+    await probe.setup()
+    site = web.TCPSite(probe, "127.0.0.1", 0)
+    await site.start()
+    port = probe.addresses[0][1]
+    await probe.cleanup()
+    async with SimulatorServer(
+        preset("small", seed=2), state_dir=tmp_path, events_url=f"http://127.0.0.1:{port}/x"
+    ) as sim:
+        sim.cluster("c1").fail("Kustomization", "flux-system", "infra", "build")
+        await sim.advance(300)
+        await eventually(lambda: sim.stats()["events_failed"] > 0)
+        assert sim.stats()["events_sent"] == 0
+        await sim.advance(300)  # the engine carries on
+        assert sim.stats()["status_changes"] > 0

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from simulator.kinds import KINDS
-from simulator.scenario import FAULTS_BY_KIND, preset
+from simulator.scenario import FAULTS_BY_KIND, AppMix, ClusterSpec, Scenario, preset
 from simulator.server import SimulatorServer
 
 
@@ -69,26 +69,41 @@ async def drive_through_every_fault(sim: SimulatorServer) -> None:
                     await sim.advance(120)
     for name in sim.cluster_names:
         handle = sim.cluster(name)
-        for kind in KINDS:
-            for obj in handle.objects(kind.kind):
-                handle.reconcile(kind.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        for info in KINDS:
+            for obj in handle.objects(info.kind):
+                handle.reconcile(info.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
         handle.suspend("Alert", "flux-system", "fluxwatch")
         handle.resume("Alert", "flux-system", "fluxwatch")
         handle.suspend("Kustomization", "flux-system", "flux-system")
         await sim.advance(700)
         handle.resume("Kustomization", "flux-system", "flux-system")
     for kind in ("GitRepository", "OCIRepository", "Bucket", "HelmRepository", "ImageRepository"):
-        for obj in sim.cluster("c1").objects(kind):
+        for obj in sim.cluster(sim.cluster_names[0]).objects(kind):
             sim.new_commit(kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
     await sim.advance(1800)
 
 
-async def test_every_state_validates(tmp_path: Path, crd_dir: Path) -> None:
+EVERY_APP = Scenario(
+    name="every-app",
+    seed=5,
+    clusters=tuple(
+        ClusterSpec(
+            name,
+            flux=flux,  # type: ignore[arg-type]
+            apps=AppMix(git=1, helm=3, oci=1, oci_helm=1, bucket=1, image=1, canary=2),
+        )
+        for name, flux in (("current", "current"), ("legacy", "legacy"))
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "scenario", [preset("small", seed=3), EVERY_APP], ids=["small", "every-app-wiring"]
+)
+async def test_every_state_validates(tmp_path: Path, crd_dir: Path, scenario: Scenario) -> None:
     schemas = load_schemas(crd_dir)
     validators = {key: jsonschema.Draft7Validator(schema) for key, schema in schemas.items()}
-    async with SimulatorServer(
-        preset("small", seed=3), state_dir=tmp_path, watch_history=1_000_000
-    ) as sim:
+    async with SimulatorServer(scenario, state_dir=tmp_path, watch_history=1_000_000) as sim:
         await drive_through_every_fault(sim)
         problems: list[str] = []
         seen: dict[str, set[str]] = {}

@@ -8,6 +8,7 @@ import pytest
 
 from simulator.fleet import build_cluster
 from simulator.scenario import PRESETS, ScenarioError, load_scenario, preset
+from simulator.server import SimulatorServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "simulator" / "scenarios" / "example.yaml"
 
@@ -112,3 +113,19 @@ def test_presets_have_the_documented_size(
 def test_unknown_preset() -> None:
     with pytest.raises(ScenarioError, match="unknown preset 'huge'"):
         preset("huge")
+
+
+def test_example_scenario_runs_its_script(tmp_path: Path) -> None:
+    server = SimulatorServer(load_scenario(EXAMPLE), state_dir=tmp_path, time_scale=None)
+    assert server.engine.object_count == 2 * 26 + 3 * 23  # edge clusters lack image automation
+
+
+def test_script_naming_a_missing_object_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(
+        "clusters: [{name: a}]\n"
+        "script: [{at: 5, action: heal, kind: HelmRelease, namespace: search, name: frontnd}]\n"
+    )
+    with pytest.raises(ScenarioError) as error:
+        SimulatorServer(load_scenario(path), state_dir=tmp_path)
+    assert str(error.value) == (f"{path}: script[0]: no HelmRelease search/frontnd in any cluster")

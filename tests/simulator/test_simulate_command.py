@@ -85,3 +85,24 @@ async def test_bad_input_exits_2_with_a_clear_message(
         _, err = await proc.communicate()
     assert proc.returncode == 2
     assert message.replace("{tmp}", str(tmp_path)) in err.decode()
+
+
+async def test_logs_a_line_per_notable_fault(tmp_path: Path) -> None:
+    scenario = tmp_path / "scripted.yaml"
+    scenario.write_text(
+        "clusters: [{name: solo}]\n"
+        "script:\n"
+        "  - {at: 2, action: fail, kind: Kustomization, name: infra, fault: build}\n"
+        "  - {at: 3, action: outage, cluster: solo, mode: refuse}\n"
+    )
+    proc, _ = await start("simulate", "--scenario", str(scenario), "--time-scale", "20")
+    assert proc.stderr is not None
+    seen: list[str] = []
+    async with asyncio.timeout(30):
+        while not any("API outage (refuse)" in line for line in seen):
+            seen.append((await proc.stderr.readline()).decode())
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(20):
+        await proc.communicate()
+    assert proc.returncode == 0
+    assert any("solo: fault build on Kustomization flux-system/infra" in line for line in seen)

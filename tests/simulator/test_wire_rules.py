@@ -123,3 +123,40 @@ async def test_list_answers_410_504_and_400(sim: SimulatorServer) -> None:
     assert (status, body["reason"]) == (400, "BadRequest")
     status, body = await _get(sim, "fieldSelector=metadata.name%3Dinfra")
     assert [i["metadata"]["name"] for i in body["items"]] == ["infra"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (5, "5s"),
+        (119, "119s"),
+        (600, "10m"),
+        (4 * 3600, "4h"),
+        (3 * 86400, "3d"),
+        (800 * 86400, "2y"),
+    ],
+)
+def test_table_ages(seconds: float, text: str) -> None:
+    assert wire.human_age(seconds) == text
+
+
+async def test_kubectl_table_output(sim: SimulatorServer) -> None:
+    c1 = sim.cluster("c1")
+    url = (
+        f"{c1.server_url}/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations"
+    )
+    headers = {
+        "Authorization": f"Bearer {c1.token}",
+        "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    }
+    context = ssl.create_default_context(cafile=str(sim.ca_path))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers=headers, ssl=context) as response,
+    ):
+        doc = await response.json()
+    assert doc["kind"] == "Table"
+    assert [c["name"] for c in doc["columnDefinitions"]] == ["Name", "Age", "Ready", "Status"]
+    assert [r["cells"][0] for r in doc["rows"]] == ["flux-system", "infra"]
+    assert all(r["cells"][1].endswith("d") and r["cells"][2] == "True" for r in doc["rows"])
+    assert doc["rows"][0]["object"]["metadata"]["namespace"] == "flux-system"

@@ -1,0 +1,181 @@
+"""`fluxwatch bridge routes test` (golden output) and `fluxwatch outbox list|show|replay|purge`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from fluxwatch.cli import main
+from notifiers.outbox import connect
+from tests.notifiers.fakes import (
+    FakeDestination,
+    Step,
+    bridge_config,
+    eventually,
+    fast_webhook,
+    flux_event,
+    make_bridge,
+)
+
+TESTDATA = Path(__file__).parent / "testdata"
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+CASES = [
+    ("payments-prod", "event-payments-failing.json", ["--cluster", "prod-eu-1"]),
+    ("payments-dev", "event-payments-failing.json", ["--cluster", "dev-1"]),
+    ("transition", "transition-revision-applied.yaml", []),
+]
+
+
+@pytest.mark.parametrize(("event", "extra"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_routes_test_prints_destinations_and_why(
+    event: str, extra: list[str], request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "bridge",
+            "routes",
+            "test",
+            "--config",
+            str(TESTDATA / "routes.yaml"),
+            "--event",
+            str(TESTDATA / event),
+            *extra,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    golden = GOLDEN / f"routes-test-{request.node.callspec.id}.txt"
+    if UPDATE:
+        golden.write_text(out)
+    assert out == golden.read_text()
+
+
+def test_routes_test_rejects_a_bad_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "e.json"
+    bad.write_text('{"involvedObject": {"kind": 3}}')
+    code = main(
+        ["bridge", "routes", "test", "--config", str(TESTDATA / "routes.yaml"), "--event", str(bad)]
+    )
+    assert code == 2
+    assert "invalid_event" in capsys.readouterr().err
+
+
+def test_bridge_refuses_a_bad_config(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bridge", "--config", str(TESTDATA / "bad-unknown-type.yaml")])
+    assert code == 2
+    assert "bridge.destinations.ops.type" in capsys.readouterr().err
+
+
+async def test_outbox_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = await FakeDestination(default=Step(410)).start()
+    state = tmp_path / "state"
+    route = {"destinations": ["ci"], "group_by": ["..."], "group_wait": "0s"}
+    bridge = make_bridge(bridge_config(state, {"ci": fast_webhook(dest.url)}, route))
+    await bridge.start()
+    conn = sqlite3.connect(state / "outbox.sqlite3")
+    try:
+        from notifiers.intake import new_event_id, parse_flux_event
+
+        for name in ("a", "b"):
+            await bridge.submit(
+                [
+                    parse_flux_event(
+                        flux_event(name),
+                        cluster_from_request="c",
+                        default_cluster="d",
+                        now=time.time(),
+                        event_id=new_event_id(),
+                    )
+                ]
+            )
+        await eventually(
+            lambda: (
+                conn.execute("SELECT count(*) FROM notifications WHERE status='dead'").fetchone()[0]
+                == 2
+            )
+        )
+        s = ["--state-dir", str(state)]
+
+        assert main(["outbox", "list", *s, "--status", "dead"]) == 0
+        listing = capsys.readouterr().out
+        assert "ci: dead 2" in listing
+        assert "HTTP 410" in listing
+
+        assert main(["outbox", "list", *s, "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)["notifications"]
+        first = min(r["id"] for r in rows)
+
+        assert main(["outbox", "show", *s, str(first)]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["status"] == "dead"
+        assert shown["events"][0]["name"] in ("a", "b")
+        assert shown["idempotency_key"].startswith("fw_")
+
+        dest.default = Step(200)
+        assert main(["outbox", "replay", *s, str(first)]) == 0
+        assert "requeued 1" in capsys.readouterr().out
+        await eventually(lambda: len(dest.applied) == 1)
+
+        assert main(["outbox", "purge", *s, "--dead"]) == 0
+        assert "purged 1" in capsys.readouterr().out
+        await eventually(
+            lambda: conn.execute("SELECT count(*) FROM notifications").fetchone()[0] == 1
+        )
+        assert main(["outbox", "replay", *s]) == 2  # nothing selected
+        assert main(["outbox", "show", *s, "999"]) == 1
+    finally:
+        conn.close()
+        await bridge.stop()
+        await dest.stop()
+
+
+async def test_outbox_is_pruned_after_retention(
+    tmp_path: Path, destination: FakeDestination
+) -> None:
+    state = tmp_path / "state"
+    route = {"destinations": ["ci"], "group_by": ["..."], "group_wait": "0s"}
+    doc = bridge_config(
+        state,
+        {"ci": fast_webhook(destination.url)},
+        route,
+        outbox={"retention": "200ms", "prune_interval": "100ms"},
+    )
+    bridge = make_bridge(doc)
+    await bridge.start(serve=False)
+    conn = connect(state / "outbox.sqlite3")
+    try:
+        from notifiers.intake import new_event_id, parse_flux_event
+
+        for i in range(5):
+            await bridge.submit(
+                [
+                    parse_flux_event(
+                        flux_event(f"app-{i}"),
+                        cluster_from_request="c",
+                        default_cluster="d",
+                        now=time.time(),
+                        event_id=new_event_id(),
+                    )
+                ]
+            )
+        await eventually(lambda: len(destination.applied) == 5)
+
+        def empty() -> bool:
+            return all(
+                conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0
+                for t in ("events", "deliveries", "notifications")
+            )
+
+        await eventually(empty, within=5)
+    finally:
+        conn.close()
+        await bridge.stop()
