@@ -28,10 +28,11 @@ from typing import Any
 
 from aiohttp import web
 
-DURATION = float(os.environ.get("BENCH_BRIDGE_SECONDS", "8"))
+DURATION = float(os.environ.get("BENCH_BRIDGE_SECONDS", "6"))
 CONCURRENCY = int(os.environ.get("BENCH_BRIDGE_CONCURRENCY", "64"))
 LATENCY_RATE = float(os.environ.get("BENCH_BRIDGE_LATENCY_RATE", "1000"))
 LATENCY_SECONDS = float(os.environ.get("BENCH_BRIDGE_LATENCY_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_BRIDGE_ROUNDS", "3"))
 
 
 def flux_event(i: int) -> bytes:
@@ -101,6 +102,21 @@ async def drive(port: int, path: str, bodies: list[bytes], seconds: float) -> tu
     )
     elapsed = time.perf_counter() - start
     return counter[0] / elapsed, counter[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc), to report CPU per request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    proc: subprocess.Popen[str], port: int, path: str, bodies: list[bytes]
+) -> dict[str, float]:
+    before = cpu_seconds(proc.pid)
+    rate, errors = await drive(port, path, bodies, DURATION)
+    cpu = cpu_seconds(proc.pid) - before
+    return {"rate": rate, "errors": errors, "cpu_us": cpu / max(1.0, rate * DURATION) * 1e6}
 
 
 def spawn(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], int]:
@@ -232,41 +248,50 @@ async def latency_phase(cwd: Path, tmp: Path, synchronous: str) -> dict[str, flo
 
 async def run(cwd: Path) -> dict[str, Any]:
     bodies = [flux_event(i) for i in range(20_000)]
-    results: dict[str, Any] = {}
+    best: dict[str, dict[str, float]] = {}
+
+    def keep(name: str, result: dict[str, float]) -> None:
+        if name not in best or result["rate"] > best[name]["rate"]:
+            best[name] = result
+
     with tempfile.TemporaryDirectory(prefix="fluxwatch-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        proc, port = spawn(["-m", "bench.bridge", "serve-bare"], cwd)
-        try:
-            results["ceiling"], _ = await drive(port, "/flux", bodies, DURATION)
-        finally:
-            stop(proc)
-        for sync in ("full", "normal"):
-            # group_wait 1h: nothing is delivered during the run, so this measures intake alone
-            cfg = write_config(
-                tmp / f"intake-{sync}", dest_port=9, group_wait="1h", synchronous=sync
-            )
-            proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
+        # Rounds alternate the servers so that load from other processes on the machine hits
+        # them alike; the best round of each is reported.
+        for round_ in range(ROUNDS):
+            proc, port = spawn(["-m", "bench.bridge", "serve-bare"], cwd)
             try:
-                rate, errors = await drive(port, "/flux/bench", bodies, DURATION)
+                keep("ceiling", await measure(proc, port, "/flux", bodies))
             finally:
                 stop(proc)
-            results[f"durable_{sync}"] = rate
-            results[f"errors_{sync}"] = errors
-        results["latency"] = await latency_phase(cwd, tmp, "full")
-    return results
+            for sync in ("full", "normal"):
+                # group_wait 1h: nothing is delivered during the run: this is intake alone
+                cfg = write_config(tmp / f"intake-{sync}-{round_}", dest_port=9, group_wait="1h",
+                                   synchronous=sync)  # fmt: skip
+                proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
+                try:
+                    keep(sync, await measure(proc, port, "/flux/bench", bodies))
+                finally:
+                    stop(proc)
+        latency = await latency_phase(cwd, tmp, "full")
+    return {"best": best, "latency": latency}
 
 
 def main() -> None:
     cwd = Path(__file__).resolve().parent.parent
     r = asyncio.run(run(cwd))
-    ceiling = r["ceiling"]
-    print(f"ceiling (bare aiohttp 202, no storage):   {ceiling:9.0f} req/s")
+    best = r["best"]
+    ceiling = best["ceiling"]
+    print(
+        f"ceiling (bare aiohttp 202, no storage):  {ceiling['rate']:8.0f} req/s     "
+        f"{ceiling['cpu_us']:6.1f} us CPU/request"
+    )
     for sync in ("full", "normal"):
-        rate = r[f"durable_{sync}"]
+        b = best[sync]
         print(
-            f"durable intake (synchronous={sync:<6}):   {rate:9.0f} events/s  "
-            f"ratio {rate / ceiling:.2f} of ceiling (target >= 0.50); "
-            f"non-2xx: {r[f'errors_{sync}']}"
+            f"durable intake (synchronous={sync:<6}):  {b['rate']:8.0f} events/s  "
+            f"{b['cpu_us']:6.1f} us CPU/event  ratio {b['rate'] / ceiling['rate']:.2f} "
+            f"(target >= 0.50); non-2xx: {b['errors']:.0f}"
         )
     lat = r["latency"]
     print(
@@ -275,7 +300,8 @@ def main() -> None:
         f"delivered {lat['delivered']}/{lat['sent']}"
     )
     print(
-        f"load: {CONCURRENCY} keep-alive connections for {DURATION:g}s per server, 2 cores shared"
+        f"load: {CONCURRENCY} keep-alive connections, {DURATION:g}s per server, best of "
+        f"{ROUNDS} alternating rounds; 2 cores shared with the load generator"
     )
 
 

@@ -176,8 +176,7 @@ async def _exporter(kubeconfig: str, sim: subprocess.Popen[str]) -> dict[str, An
     figures: dict[str, Any] = {}
     cpu0, wall0 = time.process_time(), time.perf_counter()
     async with exporter:
-        while not exporter.ready():
-            await asyncio.sleep(0.05)
+        await _until(exporter.ready, 600)
         figures["sync_seconds"] = time.perf_counter() - wall0
         figures["sync_cpu_seconds"] = time.process_time() - cpu0
         figures["objects"] = exporter.store.object_count()
@@ -190,7 +189,8 @@ async def _exporter(kubeconfig: str, sim: subprocess.Popen[str]) -> dict[str, An
             100 * (time.process_time() - cpu0) / (time.perf_counter() - wall0)
         )
 
-        assert sim.stdin is not None and sim.stdout is not None
+        assert sim.stdin is not None
+        assert sim.stdout is not None
         sim.stdin.write(f"churn {CHURN_RATE} {CHURN_SECONDS}\n")
         sim.stdin.flush()
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -198,9 +198,8 @@ async def _exporter(kubeconfig: str, sim: subprocess.Popen[str]) -> dict[str, An
         wall = time.perf_counter() - wall0
         figures["churn_cpu_percent"] = 100 * (time.process_time() - cpu0) / wall
         figures["applied"] = json.loads(reply)["applied"]
-        deadline = time.perf_counter() + 5
-        while len(latencies) < figures["applied"] and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
+        applied = figures["applied"]
+        await _until(lambda: len(latencies) >= applied, 5)
         figures["observed"] = len(latencies)
         figures["rss_peak_mib"] = _rss_mib()
         served = {
@@ -210,6 +209,17 @@ async def _exporter(kubeconfig: str, sim: subprocess.Popen[str]) -> dict[str, An
     figures["latencies"] = sorted(latencies)
     figures["served"] = served
     return figures
+
+
+async def _until(check: Any, within: float) -> bool:
+    """Polls ``check`` every 50 ms; False when ``within`` seconds pass first."""
+    deadline = time.perf_counter() + within
+    while True:
+        if check():
+            return True
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.05)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -232,7 +242,8 @@ def main() -> None:
             cwd=Path(__file__).resolve().parent.parent,
         )
         try:
-            assert sim.stdout is not None and sim.stdin is not None
+            assert sim.stdout is not None
+            assert sim.stdin is not None
             hello = json.loads(sim.stdout.readline())
             print(
                 f"simulator (subprocess): {hello['clusters']} clusters, {hello['objects']} "

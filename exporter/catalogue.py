@@ -144,6 +144,13 @@ HELMRELEASE_UPGRADE_FAILURES = _po(
     (),
     ("HelmRelease",),
 )
+HELMRELEASE_DRIFTED = _po(
+    "flux_helmrelease_drifted",
+    "1 when helm-controller found the cluster state drifted from the release (Drifted=True), "
+    "0 when it checked and found none; absent without drift detection.",
+    (),
+    ("HelmRelease",),
+)
 HELMRELEASE_LAST_ACTION = _po(
     "flux_helmrelease_last_attempted_action_info",
     "status.lastAttemptedReleaseAction (install or upgrade) as a label (always 1).",
@@ -262,6 +269,7 @@ PER_OBJECT: tuple[MetricSpec, ...] = (
     HELMRELEASE_FAILURES,
     HELMRELEASE_INSTALL_FAILURES,
     HELMRELEASE_UPGRADE_FAILURES,
+    HELMRELEASE_DRIFTED,
     HELMRELEASE_LAST_ACTION,
     SOURCE_ARTIFACT_SIZE,
     SOURCE_ARTIFACT_UPDATED,

@@ -45,7 +45,7 @@ def build_app(
     async def metrics(request: web.Request) -> web.StreamResponse:
         fmt = exposition.negotiate(request.headers.get("Accept"))
         started = time.perf_counter()
-        body = exposition.render(store, fmt, registries)  # synchronous: one consistent snapshot
+        body = await exposition.render_async(store, fmt, registries)
         store.metrics.scrape_duration.observe(time.perf_counter() - started)
         headers = {"Content-Type": exposition.content_type(fmt)}
         if exposition.gzip_accepted(request.headers.get("Accept-Encoding")):

@@ -28,6 +28,34 @@ ANNOTATION_PREFIX = "fluxwatch.io/"
 MAX_MESSAGE = 4096  # longer condition messages are cut (and counted): they only feed transitions
 MAX_KEPT_LABELS = 32  # object labels kept for transition events
 
+KNOWN_CONDITION_TYPES = frozenset(
+    {
+        # generic (fluxcd/pkg apis/meta)
+        "Ready",
+        "Reconciling",
+        "Stalled",
+        "Healthy",
+        # source-controller
+        "ArtifactInStorage",
+        "ArtifactOutdated",
+        "SourceVerified",
+        "FetchFailed",
+        "BuildFailed",
+        "StorageOperationFailed",
+        "IncludeUnavailable",
+        # helm-controller
+        "Released",
+        "TestSuccess",
+        "Remediated",
+        "Drifted",
+        # Flagger
+        "Promoted",
+    }
+)
+"""Condition types of the Flux API baseline; others are counted (not logged): a newer Flux may
+add types, which should show up in a metric rather than flood the log."""
+QUIET_PROBLEMS = frozenset({"unknown_condition_type"})
+
 _INTERN_MAX = 256
 _EMPTY: Mapping[str, str] = MappingProxyType({})  # shared by the many objects without any
 _CONDITION_STATUSES = frozenset({"True", "False", "Unknown"})
@@ -95,6 +123,7 @@ class Derived:
     install_failures: int | None = None
     upgrade_failures: int | None = None
     last_action: str = ""
+    drifted: float | None = None  # HelmRelease Drifted condition: 1 True, 0 False
     artifact_size: float | None = None
     artifact_updated: float | None = None
     latest_image: str = ""
@@ -106,9 +135,11 @@ class Derived:
     failed_checks: float | None = None
     iterations: float | None = None
 
-    @property
-    def key(self) -> ObjKey:
-        return (self.kind, self.namespace, self.name)
+    def __post_init__(self) -> None:
+        if self.key == ("", "", ""):  # built by hand rather than by derive()
+            object.__setattr__(self, "key", (self.kind, self.namespace, self.name))
+
+    key: ObjKey = ("", "", "")  # (kind, namespace, name), set by derive: looked up constantly
 
 
 class _Reader:
@@ -237,6 +268,8 @@ def _conditions(r: _Reader, status: Mapping[str, Any]) -> dict[str, Mapping[str,
         if not isinstance(cstatus, str) or cstatus not in _CONDITION_STATUSES:
             r.note("unknown_condition_status")
             continue
+        if ctype not in KNOWN_CONDITION_TYPES:
+            r.note("unknown_condition_type")
         found[ctype] = item
     return found
 
@@ -334,6 +367,7 @@ def derive(kind: str, obj: Mapping[str, Any]) -> tuple[Derived, tuple[str, ...]]
         "kind": kind,
         "namespace": namespace,
         "name": name,
+        "key": (kind, namespace, name),
         "uid": uid,
         "api_version": r.str_(obj, "apiVersion"),
         "suspended": suspended,
@@ -394,7 +428,7 @@ def derive(kind: str, obj: Mapping[str, Any]) -> tuple[Derived, tuple[str, ...]]
     elif kind == "Kustomization":
         _kustomization_fields(r, namespace, spec, status, fields)
     elif kind == "HelmRelease":
-        _helmrelease_fields(r, namespace, spec, status, fields)
+        _helmrelease_fields(r, namespace, spec, status, fields, conditions)
     elif kind == "ImageRepository":
         scan = r.map_(status, "lastScanResult")
         fields["image"] = r.str_(spec, "image")
@@ -538,6 +572,7 @@ def _helmrelease_fields(
     spec: Mapping[str, Any],
     status: Mapping[str, Any],
     fields: dict[str, Any],
+    conditions: Mapping[str, Mapping[str, Any]],
 ) -> None:
     upstream: list[ObjKey] = []
     chart_ref = r.map_(spec, "chartRef")
@@ -582,6 +617,9 @@ def _helmrelease_fields(
     fields["install_failures"] = r.int_(status, "installFailures")
     fields["upgrade_failures"] = r.int_(status, "upgradeFailures")
     fields["last_action"] = r.str_(status, "lastAttemptedReleaseAction")
+    drifted = conditions.get("Drifted")
+    if drifted is not None:
+        fields["drifted"] = 1.0 if drifted.get("status") == "True" else 0.0
     if "inventory" in status:
         fields["inventory"] = len(r.list_(r.map_(status, "inventory"), "entries"))
 

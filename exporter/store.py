@@ -27,7 +27,7 @@ from exporter.publisher import TransitionPublisher
 from exporter.rootcause import find_root, wanted_revision
 from exporter.selfmetrics import SelfMetrics
 from exporter.sink import ClusterState, FluxObject
-from exporter.status import Derived, ObjKey, derive, revision_matches
+from exporter.status import QUIET_PROBLEMS, Derived, ObjKey, derive, revision_matches
 from exporter.transitions import Transition, TransitionType
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class MetricStore:
         problems = list(problems)
         for problem in problems:
             self._count(cl.name, d.kind, problem)
-        if d.uid not in cl.logged:
+        if d.uid not in cl.logged and not QUIET_PROBLEMS.issuperset(problems):
             cl.logged.add(d.uid)
             log.warning(
                 "cluster %s: %s %s/%s is malformed (%s); exported as far as possible",
@@ -386,6 +386,7 @@ class MetricStore:
 
     def _replace(self, cluster: str, kind: str, objects: Sequence[FluxObject]) -> None:
         cl = self._cluster(cluster)
+        relist = kind in cl.kinds and cl.state is not None and cl.state.synced
         old = cl.kinds.get(kind) or cl.new_kind()
         new = cl.new_kind()
         now = self.clock()
@@ -410,6 +411,8 @@ class MetricStore:
             self._observe_source(cl, state.derived, now)
             if prev is not None:
                 self._transitions(cl, prev, state, now)
+            elif relist:
+                self._new_and_broken(cl, state)
             self._render(cl, new, state)
             new.count(state.derived.status, 1)
             if _summary(prev) != _summary(state):
@@ -447,6 +450,8 @@ class MetricStore:
         self._observe_source(cl, d, now)
         if prev is not None:
             self._transitions(cl, prev, state, now)
+        elif cl.state is not None and cl.state.synced:
+            self._new_and_broken(cl, state)
         self._render(cl, kd, state)
         if _summary(prev) != _summary(state):
             self._propagate(cl, [d.key], now)
@@ -515,30 +520,47 @@ class MetricStore:
                 self._defer_latency(cl, d, labels, now)
             found.append(("revision_applied", latency))
         for kind, latency in found:
-            self._publish(
-                Transition(
-                    type=kind,
-                    cluster=cl.name,
-                    timestamp=now,
-                    kind=d.kind,
-                    namespace=d.namespace,
-                    name=d.name,
-                    uid=d.uid,
-                    status=d.status,
-                    previous_status=p.status,
-                    reason=d.reason,
-                    message=d.message,
-                    revision=applied
-                    if kind == "revision_applied"
-                    else (d.attempted_revision or applied),
-                    previous_revision=p.applied_revision,
-                    tenant=d.tenant,
-                    labels=d.labels,
-                    annotations=d.annotations,
-                    root_cause=new.root,
-                    latency_seconds=latency,
-                )
-            )
+            self._publish(self._transition(cl, kind, new, p.status, latency, p.applied_revision))
+
+    def _new_and_broken(self, cl: ClusterData, state: ObjectState) -> None:
+        """An object created after the first sync and broken from the start (an app that never
+        deploys) is news; objects in a cluster's first list are not."""
+        status = state.derived.status
+        if status in _BAD:
+            kind: TransitionType = "stalled" if status == "stalled" else "failing"
+            self._publish(self._transition(cl, kind, state, "", None))
+
+    def _transition(
+        self,
+        cl: ClusterData,
+        kind: TransitionType,
+        state: ObjectState,
+        previous_status: str,
+        latency: float | None,
+        previous_revision: str = "",
+    ) -> Transition:
+        d = state.derived
+        applied = d.applied_revision
+        return Transition(
+            type=kind,
+            cluster=cl.name,
+            timestamp=self.clock(),
+            kind=d.kind,
+            namespace=d.namespace,
+            name=d.name,
+            uid=d.uid,
+            status=d.status,
+            previous_status=previous_status,
+            reason=d.reason,
+            message=d.message,
+            revision=applied if kind == "revision_applied" else (d.attempted_revision or applied),
+            previous_revision=previous_revision,
+            tenant=d.tenant,
+            labels=d.labels,
+            annotations=d.annotations,
+            root_cause=state.root,
+            latency_seconds=latency,
+        )
 
     def _defer_latency(
         self, cl: ClusterData, d: Derived, labels: tuple[str, str, str], now: float

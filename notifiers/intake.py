@@ -147,7 +147,6 @@ def parse_flux_event(
     default_cluster: str,
     now: float,
     event_id: str,
-    raw_body: bytes = b"",
 ) -> Event:
     """An event as notification-controller's generic providers POST it (flux-api.md §8)."""
     if not isinstance(doc, Mapping):
@@ -195,7 +194,6 @@ def parse_flux_event(
         received_at=now,
         occurred_at=parse_time(timestamp, now),
         raw=doc,
-        raw_body=raw_body,
     )
 
 
@@ -440,7 +438,6 @@ class IntakeHandlers:
                 default_cluster=self.flux.default_cluster,
                 now=self.clock(),
                 event_id=new_event_id(),
-                raw_body=body,
             )
         except IntakeError as exc:
             return self.reject("flux", exc, request)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from simulator import records
 from simulator.events import Severity, build_event
 from simulator.fleet import build_cluster
 from simulator.kinds import BY_KIND, KindInfo
@@ -209,10 +210,12 @@ class Engine:
             last = self.start - rng.uniform(0.0, obj.interval)
             duration = rng.uniform(0.3, 4.0)
             obj.applied_rev = obj.attempted_rev = rev
-            prev = self._source_revision(source, source.upstream - 1)
+            prev = records.source_revision(self.seed, source, source.upstream - 1)
             obj.history = [
-                self._ks_entry(obj, rev, "ReconciliationSucceeded", first, last, duration),
-                self._ks_entry(
+                records.ks_history_entry(
+                    obj, rev, "ReconciliationSucceeded", first, last, duration
+                ),
+                records.ks_history_entry(
                     obj, prev, "ReconciliationSucceeded", first - 86400, first - 60, duration
                 ),
             ]
@@ -223,22 +226,27 @@ class Engine:
             if obj.extra.get("wait"):
                 obj.set_cond("Healthy", "True", "Succeeded", "Health check passed", first)
         elif kind == "HelmRelease" and source is not None:
-            version = self._chart_version(obj)
+            version = records.chart_version(self.seed, obj)
             first = source.artifact_time + rng.uniform(5.0, 60.0)
             obj.release_version = rng.randint(1, 12)
-            previous = self._release_entry(
-                obj, self._chart_version(obj, -1), "superseded", first - 86400, "upgrade"
+            previous = records.release_entry(
+                self.seed,
+                obj,
+                records.chart_version(self.seed, obj, -1),
+                "superseded",
+                first - 86400,
+                "upgrade",
             )
             previous["version"] = obj.release_version
             obj.release_version += 1
-            current = self._release_entry(obj, version, "deployed", first, "upgrade")
+            current = records.release_entry(self.seed, obj, version, "deployed", first, "upgrade")
             obj.history = [current, previous]
             obj.attempted_rev = version
             obj.last_action = "upgrade"
             obj.last_duration = rng.uniform(2.0, 30.0)
             self._released_ok(obj, version, "upgrade", first)
         elif kind == "ImagePolicy" and source is not None:
-            obj.applied_rev = self._latest_tag(source)
+            obj.applied_rev = records.latest_tag(source)
             obj.extra["previous"] = f"1.{max(source.upstream - 1, 0)}.0"
             message = f"Latest image tag for {obj.extra['image']} resolved to {obj.applied_rev}"
             obj.set_cond("Ready", "True", "Succeeded", message, source.artifact_time)
@@ -275,43 +283,9 @@ class Engine:
             self.heads[key] = 2 + int(hexdigest(self.seed, *key, length=40)[:8], 16) % 39
         return self.heads[key]
 
-    def _source_revision(self, obj: Obj, n: int) -> str:
-        """The artifact revision of upstream commit ``n``: identical on every cluster."""
-        kind, ref = obj.kind, obj.ref
-        if kind == "GitRepository":
-            branch = obj.extra.get("branch", "main")
-            return f"{branch}@sha1:{hexdigest(self.seed, 'git', ref, n, length=40)}"
-        if kind == "OCIRepository":
-            tag = f"1.{n}.0" if obj.extra.get("semver") else obj.extra.get("tag", "latest")
-            return f"{tag}@sha256:{hexdigest(self.seed, 'oci', ref, n)}"
-        if kind == "HelmChart":
-            repo = obj.source
-            major = repo.extra.get("major", 1) if repo is not None else 1
-            return f"{major}.{n}.0"
-        if kind == "ImageRepository":
-            return f"1.{n}.0"
-        return "sha256:" + hexdigest(self.seed, kind, ref, n)
-
-    def _chart_version(self, release: Obj, offset: int = 0) -> str:
-        """The chart version a HelmRelease would deploy from its source's artifact."""
-        source = release.source
-        assert source is not None
-        if source.kind == "OCIRepository":
-            n = source.upstream + offset
-            digest = hexdigest(self.seed, "oci", source.ref, n)
-            return f"1.{n}.0+{digest[:12]}"
-        if offset:
-            return self._source_revision(source, source.upstream + offset)
-        return source.artifact_rev
-
-    @staticmethod
-    def _latest_tag(repo: Obj) -> str:
-        tags: list[str] = repo.extra.get("tags", [])
-        return tags[-1] if tags else ""
-
     def _store_artifact(self, obj: Obj, at: float, rng: random.Random | None = None) -> None:
         rng = rng or self.rng
-        obj.artifact_rev = self._source_revision(obj, obj.upstream)
+        obj.artifact_rev = records.source_revision(self.seed, obj, obj.upstream)
         obj.artifact_time = at
         obj.artifact_size = rng.randint(2_000, 400_000)
         obj.observed_generation = obj.generation
@@ -418,7 +392,7 @@ class Engine:
         if obj.fault == "fetch":
             self._fail_source(obj)
             return
-        changed = self._source_revision(obj, obj.upstream) != obj.artifact_rev
+        changed = records.source_revision(self.seed, obj, obj.upstream) != obj.artifact_rev
         recovered = not obj.ready()
         if not (changed or recovered or obj.kind == "ImageRepository"):
             return
@@ -433,37 +407,8 @@ class Engine:
                 self.trigger(dependent)
 
     def _fail_source(self, obj: Obj) -> None:
-        kind, url = obj.kind, obj.extra.get("url") or obj.extra.get("image", obj.ref)
-        reason, message = {
-            "GitRepository": (
-                "GitOperationFailed",
-                f"failed to checkout and determine revision: unable to clone '{url}': "
-                "authentication required: Repository not found.",
-            ),
-            "OCIRepository": (
-                "OCIArtifactPullFailed",
-                f"failed to pull artifact from '{url}': GET: unexpected status code 503",
-            ),
-            "Bucket": (
-                "BucketOperationFailed",
-                f"bucket 'acme-{obj.name}' does not exist: The specified bucket does not exist",
-            ),
-            "HelmRepository": (
-                "IndexationFailed",
-                "failed to fetch Helm repository index: failed to cache index to temporary "
-                "file: unexpected status code 502",
-            ),
-            "HelmChart": (
-                "ChartPullFailed",
-                f"chart pull error: failed to get chart version for remote reference: "
-                f"no '{obj.extra.get('chart')}' chart with version matching '*' found",
-            ),
-            "ImageRepository": (
-                "ReadOperationFailed",
-                f"failed to list tags of '{url}': GET https://{url}/tags/list: "
-                "unexpected status code 429 Too Many Requests",
-            ),
-        }[kind]
+        kind = obj.kind
+        reason, message = records.fetch_failure(obj)
         was_failing = "FetchFailed" in obj.conditions or (
             kind == "ImageRepository" and not obj.ready()
         )
@@ -562,31 +507,6 @@ class Engine:
         if obj.interval > 0 and obj.due <= self.now:
             self.schedule(obj, obj.interval)
 
-    def _ks_entry(
-        self, obj: Obj, rev: str, status: str, first: float, last: float, duration: float
-    ) -> dict[str, Any]:
-        return {
-            "digest": "sha256:" + hexdigest(obj.cluster, obj.ref, rev, "manifests"),
-            "firstReconciled": iso(first),
-            "lastReconciled": iso(last),
-            "lastReconciledDuration": f"{duration:.6f}".rstrip("0").rstrip(".") + "s",
-            "lastReconciledStatus": status,
-            "metadata": {"revision": rev},
-            "totalReconciliations": 1,
-        }
-
-    def _record_history(self, obj: Obj, rev: str, status: str) -> None:
-        """Upsert the (digest, status) entry and move it first; keep five, newest first."""
-        entry = self._ks_entry(obj, rev, status, self.now, self.now, obj.last_duration)
-        for i, old in enumerate(obj.history):
-            if old["digest"] == entry["digest"] and old["lastReconciledStatus"] == status:
-                entry["firstReconciled"] = old["firstReconciled"]
-                entry["totalReconciliations"] = old["totalReconciliations"] + 1
-                del obj.history[i]
-                break
-        obj.history.insert(0, entry)
-        del obj.history[5:]
-
     def _finish_kustomization(self, obj: Obj) -> None:
         assert obj.source is not None
         rev = obj.source.artifact_rev
@@ -615,7 +535,7 @@ class Engine:
             )
             obj.set_cond("Ready", "False", "HealthCheckFailed", message, self.now)
             obj.set_cond("Healthy", "False", "HealthCheckFailed", message, self.now)
-            self._record_history(obj, rev, "HealthCheckFailed")
+            records.record_ks_history(obj, rev, self.now, "HealthCheckFailed")
             self._event(obj, "error", "HealthCheckFailed", message, rev)
             return
         obj.set_cond(
@@ -624,7 +544,7 @@ class Engine:
         if obj.extra.get("wait"):
             message = f"Health check passed in {go_duration(obj.last_duration)}"
             obj.set_cond("Healthy", "True", "Succeeded", message, self.now)
-        self._record_history(obj, rev, "ReconciliationSucceeded")
+        records.record_ks_history(obj, rev, self.now, "ReconciliationSucceeded")
         if changed or recovered:
             message = (
                 f"Reconciliation finished in {go_duration(obj.last_duration)}, "
@@ -633,33 +553,6 @@ class Engine:
             self._event(obj, "info", "ReconciliationSucceeded", message, rev)
 
     # --- helm ---------------------------------------------------------------------------
-
-    def _release_entry(
-        self, obj: Obj, version: str, status: str, at: float, action: str
-    ) -> dict[str, Any]:
-        chart = obj.extra["chart"]
-        entry: dict[str, Any] = {
-            "action": action,
-            "appVersion": version.split("+")[0],
-            "chartName": chart,
-            "chartVersion": version,
-            "configDigest": "sha256:" + hexdigest(obj.ref, "values", obj.generation),
-            "digest": "sha256:" + hexdigest(obj.cluster, obj.ref, version, obj.release_version),
-            "firstDeployed": iso(at),
-            "lastDeployed": iso(at),
-            "name": obj.name,
-            "namespace": obj.namespace,
-            "status": status,
-            "version": obj.release_version,
-        }
-        if obj.extra.get("oci"):
-            entry["ociDigest"] = "sha256:" + hexdigest(self.seed, "chart", obj.ref, version)
-        if obj.extra.get("test"):
-            hook = f"{chart}-test-{hexdigest(obj.ref, version, length=10)[:5]}"
-            entry["testHooks"] = {
-                hook: {"lastCompleted": iso(at + 4), "lastStarted": iso(at), "phase": "Succeeded"}
-            }
-        return entry
 
     def _released_ok(self, obj: Obj, version: str, action: str, at: float) -> None:
         verb = action.capitalize()
@@ -680,7 +573,7 @@ class Engine:
         obj.drop_cond("Stalled")
 
     def _start_release(self, obj: Obj) -> None:
-        version = self._chart_version(obj)
+        version = records.chart_version(self.seed, obj)
         deployed = next((h for h in obj.history if h["status"] == "deployed"), None)
         if version != obj.attempted_rev:
             obj.failures = obj.install_failures = obj.upgrade_failures = 0
@@ -706,7 +599,7 @@ class Engine:
         self._begin(obj, duration)
 
     def _finish_release(self, obj: Obj) -> None:
-        version = self._chart_version(obj)
+        version = records.chart_version(self.seed, obj)
         action = obj.last_action or "install"
         verb = action.capitalize()
         chart = obj.extra["chart"]
@@ -722,14 +615,18 @@ class Engine:
                 f"Helm {action} failed for release {release} with chart {chart}@{version}: "
                 "context deadline exceeded"
             )
-            obj.history.insert(0, self._release_entry(obj, version, "failed", self.now, action))
+            obj.history.insert(
+                0, records.release_entry(self.seed, obj, version, "failed", self.now, action)
+            )
             obj.set_cond("Released", "False", failed, message, self.now)
             obj.set_cond("Ready", "False", failed, message, self.now)
         else:
             for entry in obj.history:
                 if entry["status"] == "deployed":
                     entry["status"] = "superseded"
-            obj.history.insert(0, self._release_entry(obj, version, "deployed", self.now, action))
+            obj.history.insert(
+                0, records.release_entry(self.seed, obj, version, "deployed", self.now, action)
+            )
             self._released_ok(obj, version, action, self.now)
             if obj.fault == "test":
                 failed = "TestFailed"
@@ -742,7 +639,7 @@ class Engine:
                     obj.history[0]["testHooks"][hook]["phase"] = "Failed"
                 obj.set_cond("TestSuccess", "False", "TestFailed", message, self.now)
                 obj.set_cond("Ready", "False", "TestFailed", message, self.now)
-        _trim_release_history(obj.history)
+        records.trim_release_history(obj.history)
         if failed is None:
             message = obj.conditions["Ready"].message
             self._event(obj, "info", obj.conditions["Ready"].reason, message, version)
@@ -770,7 +667,7 @@ class Engine:
         repo = obj.source
         if repo is None:
             return
-        tag = self._latest_tag(repo)
+        tag = records.latest_tag(repo)
         if not tag or tag == obj.applied_rev:
             return
         image = obj.extra["image"]
@@ -939,7 +836,7 @@ class Engine:
         for obj in found:
             self._push(at, _LAND, (obj, head))
             at += self.rng.uniform(lo, hi) / self.pace
-        return self._source_revision(found[0], head)
+        return records.source_revision(self.seed, found[0], head)
 
     def set_outage(self, cluster: str, mode: Outage | None) -> None:
         store = self.stores[cluster]
@@ -1036,14 +933,3 @@ class Engine:
             self.set_outage(cluster, self.rng.choice(outages.modes))
             self._push(self._after(self.rng.uniform(*outages.duration)), _OUTAGE_END, cluster)
         self._schedule_random_outage()
-
-
-def _trim_release_history(history: list[dict[str, Any]]) -> None:
-    """Keep the newest five snapshots, but never lose the current release: helm-controller's
-    history reaches back to the last successful one, so an upgrade after a run of failures is
-    still an upgrade."""
-    deployed = next((i for i, h in enumerate(history) if h["status"] == "deployed"), None)
-    if deployed is None or deployed < 5:
-        del history[5:]
-    else:
-        history[:] = [*history[:4], history[deployed]]

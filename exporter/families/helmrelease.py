@@ -1,4 +1,4 @@
-"""HelmRelease: failure counters and the last attempted release action."""
+"""HelmRelease: failure counters, drift detection and the last attempted release action."""
 
 from __future__ import annotations
 
@@ -17,5 +17,6 @@ FAMILIES: tuple[Family, ...] = (
     Family(c.HELMRELEASE_FAILURES, lambda s: one(s.derived.failures)),
     Family(c.HELMRELEASE_INSTALL_FAILURES, lambda s: one(s.derived.install_failures)),
     Family(c.HELMRELEASE_UPGRADE_FAILURES, lambda s: one(s.derived.upgrade_failures)),
+    Family(c.HELMRELEASE_DRIFTED, lambda s: one(s.derived.drifted)),
     Family(c.HELMRELEASE_LAST_ACTION, _last_action),
 )

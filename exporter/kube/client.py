@@ -21,7 +21,7 @@ import aiohttp
 from exporter.kube.backoff import parse_retry_after
 
 _MESSAGE_LIMIT = 300  # API error messages end up in logs and on the status page
-TLS_READ_BUFFER = 16 * 1024
+TLS_READ_BUFFER = 4 * 1024
 
 
 def limit_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:

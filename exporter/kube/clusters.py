@@ -11,6 +11,7 @@ certificate, exec plugin).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
@@ -20,15 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import aiohttp
 import yaml
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config.kube_config import ConfigNode, KubeConfigLoader
+from yarl import URL
 
 from exporter.kube.client import KubeClient
 from exporter.settings import ExporterSettings
 
 SourceKind = Literal["in-cluster", "kubeconfig", "kubeconfig-dir"]
+_READ_BUFSIZE = 2**21  # as the library sets it: one watch line may hold a large object
 _EXEC_REFRESH_MARGIN = datetime.timedelta(seconds=60)  # renew a token this long before it expires
 
 
@@ -242,7 +247,7 @@ async def connect(spec: ClusterSpec) -> KubeClient:
             kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except kube_config.ConfigException as exc:
             raise ClusterSourceError(f"in-cluster: {exc}") from None
-        return KubeClient(ApiClient(configuration))
+        return KubeClient(_api_client(configuration))
     try:
         loader = KubeConfigLoader(
             config_dict=load_kubeconfig(spec.kubeconfig),
@@ -256,8 +261,31 @@ async def connect(spec: ClusterSpec) -> KubeClient:
         raise ClusterSourceError(f"{spec.kubeconfig} context {spec.context}: {exc}") from None
     user = getattr(loader, "_user", None)
     if user is None or "exec" not in user:
-        return KubeClient(ApiClient(configuration))
+        return KubeClient(_api_client(configuration))
     return _exec_plugin_client(configuration, loader)
+
+
+def _api_client(configuration: Any) -> Any:
+    """An ``ApiClient`` whose session does not consult the environment on every request.
+
+    The library's session has ``trust_env=True``, so aiohttp reads ~/.netrc and the proxy
+    variables in a worker thread twice per request: a third of the CPU of a 500-cluster initial
+    sync. kubectl reads HTTPS_PROXY/NO_PROXY, not netrc, so the environment's proxy for the
+    cluster is looked up once here and set explicitly (a kubeconfig ``proxy-url`` wins).
+    """
+    api = ApiClient(configuration)
+    rest = api.rest_client
+    old = rest.pool_manager
+    connector = old.connector
+    old.detach()  # hand the connector (TLS settings, pool) over to the new session
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=connector, trust_env=False, read_bufsize=_READ_BUFSIZE
+    )
+    if not rest.proxy:
+        with contextlib.suppress(LookupError, ValueError):
+            proxy, _auth = get_env_proxy_for_url(URL(configuration.host))
+            rest.proxy = str(proxy)  # credentials, if any, stay in the URL as the env gave them
+    return api
 
 
 def _exec_plugin_client(configuration: Any, loader: Any) -> KubeClient:
@@ -286,4 +314,4 @@ def _exec_plugin_client(configuration: Any, loader: Any) -> KubeClient:
         state["force"] = True
 
     configuration.refresh_api_key_hook = refresh
-    return KubeClient(ApiClient(configuration), on_unauthorized=on_unauthorized)
+    return KubeClient(_api_client(configuration), on_unauthorized=on_unauthorized)

@@ -147,6 +147,7 @@ def build_server(args: argparse.Namespace) -> SimulatorServer:
     elif history < 0:
         raise ValueError("--watch-history must not be negative")
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="fluxwatch-sim-"))
+    log.info("building %s: %d clusters", scenario.name, len(scenario.clusters))
     return SimulatorServer(
         scenario,
         host=host,

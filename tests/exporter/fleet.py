@@ -20,6 +20,7 @@ class StepClock:
 def _upgrade_failed() -> dict[str, Any]:
     obj = o.failing(o.helm_release("api", attempted="6.6.0"), "UpgradeFailed")
     obj["status"].update(failures=3, upgradeFailures=3, installFailures=0)
+    obj["status"]["conditions"].append(o.cond("Drifted", "False", "NoDriftDetected"))
     return obj
 
 
@@ -33,7 +34,11 @@ def full_store(per_object: str = "all", compat_info: bool = True) -> MetricStore
                 reachable=True,
                 synced=True,
                 last_full_sync=o.T0_UNIX,
-                served={"GitRepository": "v1", "Kustomization": "v1", "HelmRelease": "v2"},
+                served={
+                    "GitRepository": "source.toolkit.fluxcd.io/v1",
+                    "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
+                    "HelmRelease": "helm.toolkit.fluxcd.io/v2",
+                },
             ),
         )
         store.replace(cluster, "GitRepository", [o.git_repository(revision=old)])
@@ -78,6 +83,11 @@ def full_store(per_object: str = "all", compat_info: bool = True) -> MetricStore
         )
     store.cluster_changed(
         "prod-eu",
-        ClusterState(reachable=False, synced=True, served={"HelmRelease": "v2"}, error="refused"),
+        ClusterState(
+            reachable=False,
+            synced=True,
+            served={"HelmRelease": "helm.toolkit.fluxcd.io/v2"},
+            error="refused",
+        ),
     )
     return store

@@ -60,20 +60,29 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, apps: AppMix = APPS) -> AsyncIterator[Running]:
-    scenario = Scenario(name="e2e", seed=7, clusters=(ClusterSpec("c1", apps=apps),))
+async def running(
+    tmp_path: Path, apps: AppMix = APPS, scenario: Scenario | None = None, compat: bool = False
+) -> AsyncIterator[Running]:
+    if scenario is None:
+        scenario = Scenario(name="e2e", seed=7, clusters=(ClusterSpec("c1", apps=apps),))
     sink = ListSink()
     async with SimulatorServer(scenario, state_dir=tmp_path / "sim", time_scale=None) as sim:
         settings = ExporterSettings(
-            kubeconfig=str(sim.kubeconfig_path), listen="127.0.0.1:0", per_object="all"
+            kubeconfig=str(sim.kubeconfig_path),
+            listen="127.0.0.1:0",
+            per_object="all",
+            gotk_resource_info=compat,
         )
         async with (
             Exporter(settings, transition_sink=sink) as exporter,
             aiohttp.ClientSession() as http,
         ):
             run = Running(sim, exporter, http, sink)
+            clusters = len(scenario.clusters)
             await run.until(
-                lambda d: any(n == "flux_cluster_synced" and v == 1 for (n, _), v in d.items()),
+                lambda d: (
+                    sum(v for (n, _), v in d.items() if n == "flux_cluster_synced") == clusters
+                ),
                 "the first full sync",
             )
             yield run

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from exporter import catalogue
-from exporter.exposition import negotiate, render
+from exporter.exposition import gzip_accepted, negotiate, render
 from tests.exporter.fleet import full_store
 from tests.exporter.scrape import samples, value
 
@@ -119,3 +120,21 @@ def test_the_store_registry_passed_again_is_not_duplicated() -> None:
     body = render(store, "openmetrics", [store.metrics.registry, _extra_registry()]).decode()
     assert body.count("# TYPE fluxwatch_exporter_scrape_duration_seconds ") == 1
     samples(body, openmetrics=True)  # a duplicated family would not parse
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0", False),
+        ("identity", False),
+        (None, False),
+        ("x-gzip", True),
+    ],
+    ids=["gzip", "list", "q-half", "q-zero", "q-zero-float", "identity", "absent", "x-gzip"],
+)
+def test_gzip_negotiation(header: str | None, accepted: bool) -> None:
+    assert gzip_accepted(header) is accepted

@@ -35,6 +35,17 @@ def _upgrade_failed() -> dict[str, Any]:
     return obj
 
 
+def _drifted() -> dict[str, Any]:
+    obj = o.helm_release()
+    obj["spec"]["driftDetection"] = {"mode": "warn"}
+    obj["status"]["conditions"].append(
+        o.cond(
+            "Drifted", "True", "DriftDetected", "Cluster state of release apps/web.v2 has drifted"
+        )
+    )
+    return obj
+
+
 def _bucket() -> dict[str, Any]:
     obj = o.git_repository("assets")
     obj["kind"] = "Bucket"
@@ -81,6 +92,7 @@ CASES: list[tuple[str, list[dict[str, Any]]]] = [
         [_suspended(o.kustomization(**{"sharding.fluxcd.io/key": "shard1"}))],
     ),
     ("helmrelease_upgrade_failed", [o.helm_chart(version="6.6.0"), _upgrade_failed()]),
+    ("helmrelease_drift_detected", [_drifted()]),
     ("helmchart_ready", [o.helm_chart()]),
     ("helmrepository_ready", [o.helm_repository()]),
     ("bucket_ready", [_bucket()]),

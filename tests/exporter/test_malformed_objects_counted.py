@@ -48,6 +48,21 @@ CASES = [
 ]
 
 
+def test_unknown_condition_types_are_counted_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    obj = copy.deepcopy(o.kustomization())
+    obj["status"]["conditions"].append(o.cond("FutureThing", "True", "Whatever"))
+    store = MetricStore()
+    with caplog.at_level(logging.WARNING):
+        store.upsert("c1", "Kustomization", obj)
+    count = store.metrics.registry.get_sample_value(
+        "fluxwatch_exporter_malformed_objects_total",
+        {"cluster": "c1", "kind": "Kustomization", "reason": "unknown_condition_type"},
+    )
+    assert count == 1
+    assert not caplog.records
+    assert value(scrape(store), "flux_resource_status", status="ready") == 1
+
+
 @pytest.mark.parametrize(("obj", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_malformed_is_counted_and_exported_as_far_as_possible(
     obj: dict[str, Any], reason: str, caplog: pytest.LogCaptureFixture

@@ -67,7 +67,8 @@ async def test_drift_shows_while_the_commit_is_not_applied(tmp_path: Path) -> No
         )
         since = value(data, "flux_resource_revision_drift_since_timestamp_seconds", **labels)
         assert since is not None
-        assert (
-            value(data, "flux_resource_status", status="failing", reason="BuildFailed", **labels)
-            == 1
+        # failing, or retrying (progressing) with the build failure as its root reason
+        await run.until(
+            lambda d: value(d, "flux_resource_status", root_reason="BuildFailed", **labels) == 1,
+            "the build failure",
         )

@@ -216,3 +216,31 @@ def test_rfc3339(text: str, expected: float | None) -> None:
 )
 def test_revision_matches(offered: str, applied: str, match: bool) -> None:
     assert revision_matches(offered, applied) is match
+
+
+def test_old_flux_helmrelease_v2beta1_records_the_applied_revision() -> None:
+    obj = o.ready(o.base("HelmRelease", "legacy", "apps"), "ReconciliationSucceeded")
+    obj["apiVersion"] = "helm.toolkit.fluxcd.io/v2beta1"
+    obj["spec"]["chart"] = {
+        "spec": {"chart": "web", "sourceRef": {"kind": "HelmRepository", "name": "r"}}
+    }
+    obj["status"].update(
+        lastAppliedRevision="1.2.3", lastAttemptedRevision="1.2.4", helmChart="apps/apps-legacy"
+    )
+    d, problems = derive("HelmRelease", obj)
+    assert problems == ()
+    assert (d.applied_revision, d.attempted_revision, d.api_version) == (
+        "1.2.3",
+        "1.2.4",
+        "helm.toolkit.fluxcd.io/v2beta1",
+    )
+
+
+def test_old_source_with_obsolete_checksum_is_not_malformed() -> None:
+    obj = o.git_repository()
+    obj["apiVersion"] = "source.toolkit.fluxcd.io/v1beta2"
+    obj["status"]["artifact"]["checksum"] = "0" * 64
+    obj["status"]["url"] = "http://source-controller./gitrepository/flux-system/app/latest.tar.gz"
+    d, problems = derive("GitRepository", obj)
+    assert problems == ()
+    assert d.status == "ready"

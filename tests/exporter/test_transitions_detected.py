@@ -219,3 +219,22 @@ def test_helmrelease_latency_through_its_helmchart() -> None:
     data = scrape(store)
     assert value(data, "flux_revision_apply_latency_seconds_sum", kind="HelmRelease") == 180
     assert value(data, "flux_resource_revisions_applied_total", kind="HelmRelease") == 1
+
+
+def test_objects_created_broken_after_the_first_sync_are_news() -> None:
+    store, _, publisher = _store()
+    store.upsert("c1", "Kustomization", o.failing(o.kustomization("early"), "BuildFailed"))
+    store.cluster_changed("c1", ClusterState(reachable=True, synced=True))
+    store.upsert("c1", "Kustomization", o.failing(o.kustomization("late"), "BuildFailed"))
+    store.upsert("c1", "Kustomization", o.kustomization("late-ok"))
+    got = [(t.type, t.name, t.previous_status) for t in _queued(publisher)]
+    assert got == [("failing", "late", "")]
+
+
+def test_objects_created_broken_during_a_disconnect_are_news_on_relist() -> None:
+    store, _, publisher = _store()
+    store.replace("c1", "Kustomization", [o.kustomization("a")])
+    store.cluster_changed("c1", ClusterState(reachable=True, synced=True))
+    created = o.failing(o.kustomization("b"), "BuildFailed")
+    store.replace("c1", "Kustomization", [o.kustomization("a"), created])
+    assert [(t.type, t.name) for t in _queued(publisher)] == [("failing", "b")]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from simulator.scenario import preset
 from simulator.server import SimulatorServer
 from tests.simulator.conftest import KS, kube
 
@@ -225,3 +227,36 @@ async def test_watch_sees_only_its_scope(
             async for event in stream:
                 names.add(event["raw_object"]["metadata"]["name"])
     assert names == expected
+
+
+async def test_watch_history_retention_is_configurable(tmp_path: Path) -> None:
+    async with SimulatorServer(preset("small", seed=1), state_dir=tmp_path, watch_history=5) as sim:
+        c1 = sim.cluster("c1")
+        start = c1.resource_version
+        for _ in range(4):
+            c1.reconcile("Kustomization", "flux-system", "infra")  # one event each
+        async with kube(sim, "c1") as api:
+            co = client.CustomObjectsApi(api)
+            async with watch.Watch() as w:
+                kept = [
+                    e["type"]
+                    async for e in w.stream(
+                        co.list_cluster_custom_object,
+                        *KS,
+                        resource_version=str(start),
+                        timeout_seconds=1,
+                    )
+                ]
+            assert kept == ["MODIFIED"] * 4
+            for _ in range(6):
+                c1.reconcile("Kustomization", "flux-system", "infra")
+            async with watch.Watch() as w:
+                stream = w.stream(
+                    co.list_cluster_custom_object,
+                    *KS,
+                    resource_version=str(start),
+                    timeout_seconds=1,
+                )
+                with pytest.raises(ApiException) as gone:
+                    await stream.next()
+    assert gone.value.status == 410

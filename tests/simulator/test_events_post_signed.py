@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from simulator.server import SimulatorServer
 from tests.simulator.conftest import eventually
 
 KEY = b"s3cret-hmac-key"
+START = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
 
 
 class Receiver:
@@ -102,3 +106,27 @@ async def test_unreachable_receiver_is_counted_not_fatal(tmp_path: Path) -> None
         assert sim.stats()["events_sent"] == 0
         await sim.advance(300)  # the engine carries on
         assert sim.stats()["status_changes"] > 0
+
+
+async def test_event_stream_is_reproducible(tmp_path: Path, receiver: tuple[Receiver, str]) -> None:
+    """The events of a scripted half hour, byte for byte (a fixture for event consumers too).
+
+    Regenerate with ``FLUXWATCH_UPDATE_GOLDEN=1``."""
+    sink, url = receiver
+    async with SimulatorServer(
+        preset("small", seed=1), state_dir=tmp_path, events_url=url, start_time=START
+    ) as sim:
+        c1 = sim.cluster("c1")
+        c1.fail("HelmRelease", "search", "frontend", "upgrade")
+        c1.fail("Kustomization", "flux-system", "infra", "health")
+        sim.new_commit("GitRepository", "payments", "podinfo", clusters=["c1"])
+        await sim.advance(1800)
+        assert sim.sink is not None
+        await asyncio.wait_for(sim.sink.drain(), 10)
+    text = "".join(body.decode() + "\n" for _, _, body in sink.received)
+    golden = Path(__file__).parent / "golden" / "events-small-seed1-30min.jsonl"
+    if os.environ.get("FLUXWATCH_UPDATE_GOLDEN") == "1":
+        golden.write_text(text)
+    assert text == golden.read_text()
+    reasons = {json.loads(line)["reason"] for line in text.splitlines()}
+    assert {"UpgradeFailed", "HealthCheckFailed", "NewArtifact"} <= reasons
