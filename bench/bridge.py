@@ -1,5 +1,9 @@
 """Bridge benchmark: durable intake rate, intake-to-delivery latency, and the bare-aiohttp ceiling.
 
+The load is closed-loop from 128 keep-alive connections (BENCH_BRIDGE_CONCURRENCY): a durable
+202 waits for a group commit, so throughput needs concurrent senders, as a fleet of clusters
+provides; the bare ceiling is the same at 64 or 128 connections.
+
 Servers run in their own processes (``python -m bench.bridge serve-bare|...``); this process is
 the load generator (a minimal keep-alive HTTP/1.1 client on raw asyncio streams, cheaper than
 any client library, so the server is what saturates) and, for the latency phase, the fast
@@ -29,7 +33,7 @@ from typing import Any
 from aiohttp import web
 
 DURATION = float(os.environ.get("BENCH_BRIDGE_SECONDS", "6"))
-CONCURRENCY = int(os.environ.get("BENCH_BRIDGE_CONCURRENCY", "64"))
+CONCURRENCY = int(os.environ.get("BENCH_BRIDGE_CONCURRENCY", "128"))
 LATENCY_RATE = float(os.environ.get("BENCH_BRIDGE_LATENCY_RATE", "1000"))
 LATENCY_SECONDS = float(os.environ.get("BENCH_BRIDGE_LATENCY_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_BRIDGE_ROUNDS", "3"))
@@ -266,8 +270,9 @@ async def run(cwd: Path) -> dict[str, Any]:
                 stop(proc)
             for sync in ("full", "normal"):
                 # group_wait 1h: nothing is delivered during the run: this is intake alone
-                cfg = write_config(tmp / f"intake-{sync}-{round_}", dest_port=9, group_wait="1h",
-                                   synchronous=sync)  # fmt: skip
+                cfg = write_config(
+                    tmp / f"intake-{sync}-{round_}", dest_port=9, group_wait="1h", synchronous=sync
+                )
                 proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
                 try:
                     keep(sync, await measure(proc, port, "/flux/bench", bodies))

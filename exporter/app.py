@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import socket
@@ -69,6 +70,7 @@ class Exporter:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._fleet_task: asyncio.Task[None] | None = None
+        self._freeze_task: asyncio.Task[None] | None = None
         self.host, self.port = parse_listen(settings.listen)
 
     @property
@@ -119,8 +121,34 @@ class Exporter:
         log.info("exporter serving %s/metrics", self.url)
         self.fleet.start()
         self._fleet_task = asyncio.create_task(self.fleet.run(), name="fleet")
+        self._freeze_task = asyncio.create_task(self._freeze_after_sync(), name="gc freeze")
+
+    async def _freeze_after_sync(self) -> None:
+        """Keeps what the initial sync builds out of the garbage collector's sight.
+
+        The store holds millions of small long-lived objects for a large fleet. A full
+        collection walks them all with the loop stopped (600 ms at 50,000 objects, measured by
+        bench/exporter_sync.py): during the initial sync the heap grows by 25% again and again,
+        triggering one after another, and afterwards each one was a worst-case event-to-metric
+        latency. Freezing moves the survivors to the permanent generation; they are still freed by
+        reference counting when replaced, so the cost is only cyclic garbage that had already
+        survived into the oldest generation when a freeze happened.
+        """
+        while True:
+            ready = self.ready()
+            if ready:
+                gc.collect()
+            gc.freeze()
+            if ready:
+                return
+            await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
+        if self._freeze_task is not None:
+            self._freeze_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._freeze_task
+            self._freeze_task = None
         if self._fleet_task is not None:
             self._fleet_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -199,6 +199,9 @@ class Bridge:
                         if do_prune
                         else None
                     )
+                    if removed is not None:
+                        horizon = now - max(cfg.retention, self.config.dedup_window)
+                        removed["dedup_memory"] = self.outbox.forget_settled(horizon)
                     return take_requeued(conn), dead_counts(conn), removed
 
                 requeued, dead, removed = await self.outbox.call(work)

@@ -615,6 +615,18 @@ class Outbox:
             results.append(IngestResult(event.id, reason, len(targets)))
         return results, (event_rows, delivery_rows, [])
 
+    def forget_settled(self, before: float) -> int:
+        """Drop in-memory de-duplication state of healthy objects not seen since ``before``.
+
+        Runs in the writer thread (through ``call``) alongside ``prune``, which deletes the same
+        rows on disk, so memory stays bounded by the objects seen within the retention.
+        """
+        stale = [k for k, s in self._dedup.items() if not s.was_bad and s.at < before]
+        for key in stale:
+            del self._dedup[key]
+            self._dirty_dedup.discard(key)
+        return len(stale)
+
     def _snapshot_dedup(self, conn: sqlite3.Connection, now: float) -> None:
         """Persist the de-duplication state of objects that changed, and up to which event.
 

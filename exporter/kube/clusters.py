@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,8 @@ from yarl import URL
 
 from exporter.kube.client import KubeClient
 from exporter.settings import ExporterSettings
+
+log = logging.getLogger(__name__)
 
 SourceKind = Literal["in-cluster", "kubeconfig", "kubeconfig-dir"]
 _READ_BUFSIZE = 2**21  # as the library sets it: one watch line may hold a large object
@@ -306,7 +309,11 @@ def _exec_plugin_client(configuration: Any, loader: Any) -> KubeClient:
         state["force"] = False
         if hasattr(loader, "exec_plugin_expiry"):
             del loader.exec_plugin_expiry
-        await loader.load_from_exec_plugin()
+        try:
+            await loader.load_from_exec_plugin()
+        except Exception as exc:  # keep the old credential; the request says what is wrong
+            log.warning("exec credential plugin failed: %s", str(exc)[:300])
+            return
         if hasattr(loader, "token"):
             configuration.api_key["BearerToken"] = loader.token
 

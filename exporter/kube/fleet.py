@@ -157,7 +157,6 @@ class ClusterRunner:
                     served = await discover(
                         self._client, deadline=self.settings.watch.request_timeout_seconds
                     )
-                    self.request_succeeded()
                     self._apply_served(served)
                     attempt = 0
                     await asyncio.sleep(self.settings.watch.rediscovery_interval_seconds)
@@ -227,6 +226,8 @@ class ClusterRunner:
             self._watches[kind] = (version, task)
         self._served = dict(served)
         self._update(
+            reachable=True,
+            error="",
             served={k: f"{KINDS_BY_NAME[k].group}/{v}" for k, v in sorted(served.items())},
             synced=set(served) <= self._ever_listed,
         )
