@@ -157,7 +157,7 @@ class ClusterRunner:
                     served = await discover(
                         self._client, deadline=self.settings.watch.request_timeout_seconds
                     )
-                    self._apply_served(served)
+                    self.apply_served(served)
                     attempt = 0
                     await asyncio.sleep(self.settings.watch.rediscovery_interval_seconds)
                     continue
@@ -184,7 +184,8 @@ class ClusterRunner:
                 await self._client.close()
                 self._client = None
 
-    def _apply_served(self, served: dict[str, str]) -> None:
+    def apply_served(self, served: dict[str, str]) -> None:
+        """Brings the watches in line with what discovery found: start, stop or re-version."""
         for kind, (version, task) in list(self._watches.items()):
             if served.get(kind) != version:
                 task.cancel()
@@ -252,10 +253,14 @@ class ClusterRunner:
         previous = self._published
         if previous == state:
             return
-        self._published = state
-        self.sink.cluster_changed(self.name, state)
         if previous is None or _loggable(previous) != _loggable(state):
             log.info("cluster %s: %s", self.name, describe_state(state))
+        self._published = state
+        if state.error == "connecting" and not state.reachable:
+            # Not told to the sink: "unreachable" then "reachable" at start would read as an
+            # outage and its recovery (a transition, a notification) for every cluster.
+            return
+        self.sink.cluster_changed(self.name, state)
 
 
 def _loggable(state: ClusterState) -> tuple[object, ...]:

@@ -1,17 +1,37 @@
-"""`fluxwatch demo`: the product against a simulated fleet (for now: the simulator alone)."""
+"""`fluxwatch demo`: the whole product against a simulated Flux fleet, in one process.
+
+Three parts run side by side, wired the way a platform team would wire them for real:
+
+- the simulator serves the ``small`` preset (3 clusters, one on an old Flux, one without image
+  automation) and POSTs notification-controller events, signed as ``generic-hmac`` does;
+- the exporter watches the simulated clusters through the real Kubernetes client and serves
+  ``/metrics``; its status transitions go to the bridge in-process;
+- the bridge verifies and stores both streams durably, groups them and delivers every
+  notification to a console destination that prints it readably.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import secrets
+import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from fluxwatch.commands.simulate import describe, serve_until_stopped
+from exporter.app import Exporter
+from exporter.settings import ExporterSettings
+from fluxwatch.commands.simulate import describe
+from fluxwatch.wiring import BridgeTransitionSink
+from notifiers.app import Bridge
+from notifiers.config import BridgeConfig, config_from_mapping
 from simulator.scenario import preset
 from simulator.server import SimulatorServer
+
+log = logging.getLogger(__name__)
 
 DEMO_TIME_SCALE = 10.0  # a faster clock so faults and rollouts show up within minutes
 
@@ -19,17 +39,19 @@ DEMO_TIME_SCALE = 10.0  # a faster clock so faults and rollouts show up within m
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run fluxwatch against a simulated Flux fleet",
+        help="run the simulator, the exporter and the bridge together on a simulated fleet",
         description=(
             "Start the simulator with the small preset (3 clusters, one on an old Flux, one "
-            "without image automation) and report what it serves. Stop with Ctrl-C."
+            "without image automation), the exporter watching it and the notification bridge "
+            "receiving its signed Flux events and the exporter's transitions; every delivered "
+            "notification is printed here. Stop with Ctrl-C."
         ),
     )
     parser.add_argument(
         "--state-dir",
         type=Path,
         metavar="DIR",
-        help="where the kubeconfig and CA go (default: a new temp dir)",
+        help="where the kubeconfig, CA, HMAC key and outbox go (default: a new temp dir)",
     )
     parser.add_argument(
         "--time-scale",
@@ -39,26 +61,89 @@ def register(subparsers: Any) -> None:
         help="how much faster than life the fleet moves; timestamps keep real time "
         f"(default: {DEMO_TIME_SCALE:g})",
     )
+    parser.add_argument(
+        "--exporter-listen",
+        default="127.0.0.1:9797",
+        metavar="HOST:PORT",
+        help="address of the exporter's /metrics (default 127.0.0.1:9797; port 0 picks one)",
+    )
+    parser.add_argument(
+        "--bridge-listen",
+        default="127.0.0.1:9095",
+        metavar="HOST:PORT",
+        help="address of the bridge's intake and /metrics (default 127.0.0.1:9095; 0 picks one)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop by itself after this many seconds (default: run until Ctrl-C)",
+    )
     parser.set_defaults(handler=run)
 
 
-async def start_simulator(state_dir: Path, time_scale: float) -> SimulatorServer:
-    """Start the demo's simulator; the caller stops it (``await sim.stop()``)."""
-    sim = SimulatorServer(
-        preset("small"), state_dir=state_dir, time_scale=time_scale, wall_clock=True
-    )
-    await sim.start()
-    return sim
+def demo_bridge_config(state_dir: Path, listen: str, hmac_key_file: Path) -> BridgeConfig:
+    """Every event to the console, grouped briefly so a burst prints as one notification."""
+    document = {
+        "bridge": {
+            "listen": listen,
+            "state_dir": str(state_dir / "outbox"),
+            "flux": {"hmac_keys_file": str(hmac_key_file)},
+            "destinations": {"console": {"type": "console"}},
+            "route": {
+                "destinations": ["console"],
+                "group_by": ["root_cause", "status", "revision"],
+                "group_wait": "2s",
+                "group_interval": "10s",
+            },
+        }
+    }
+    return config_from_mapping(document, base_dir=state_dir)
 
 
-async def _main(args: argparse.Namespace) -> int:
-    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="fluxwatch-demo-"))
-    sim = await start_simulator(state_dir, args.time_scale)
-    try:
-        print(describe(sim), flush=True)
-        await serve_until_stopped(sim)
-    finally:
-        await sim.stop()
+def _write_hmac_key(state_dir: Path) -> tuple[str, Path]:
+    """A fresh key, shared by the simulator (signing) and the bridge (verifying)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    hmac_key = secrets.token_hex(32)
+    key_file = state_dir / "flux-hmac.key"
+    key_file.write_text(hmac_key + "\n", encoding="utf-8")
+    key_file.chmod(0o600)
+    return hmac_key, key_file
+
+
+async def _main(args: argparse.Namespace, state_dir: Path, hmac_key: str, key_file: Path) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if args.duration is not None:
+        loop.call_later(args.duration, stop.set)
+
+    bridge_config = demo_bridge_config(state_dir, args.bridge_listen, key_file)
+    async with Bridge(bridge_config, console=sys.stdout) as bridge:
+        bridge_url = f"http://127.0.0.1:{bridge.port}"
+        sim = SimulatorServer(
+            preset("small"),
+            state_dir=state_dir,
+            time_scale=args.time_scale,
+            wall_clock=True,
+            events_url=f"{bridge_url}/flux/{{cluster}}",
+            events_hmac_key=hmac_key,
+        )
+        async with sim:
+            settings = ExporterSettings(
+                kubeconfig=str(sim.kubeconfig_path), listen=args.exporter_listen
+            )
+            async with Exporter(settings, transition_sink=BridgeTransitionSink(bridge)) as exp:
+                print(describe(sim), flush=True)
+                print(f"exporter: {exp.url}/metrics  (status page: {exp.url}/)", flush=True)
+                print(
+                    f"bridge: {bridge_url}/metrics  (Flux events in at {bridge_url}/flux/<cluster>,"
+                    " signed with generic-hmac)",
+                    flush=True,
+                )
+                print("notifications follow as they are delivered; Ctrl-C stops", flush=True)
+                await stop.wait()
     print("demo stopped", flush=True)
     return 0
 
@@ -67,4 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         print("fluxwatch demo: --time-scale must be positive", file=sys.stderr)
         return 2
-    return asyncio.run(_main(args))
+    state_dir: Path = args.state_dir or Path(tempfile.mkdtemp(prefix="fluxwatch-demo-"))
+    try:
+        hmac_key, key_file = _write_hmac_key(state_dir)
+        return asyncio.run(_main(args, state_dir, hmac_key, key_file))
+    except OSError as exc:  # typically a port already in use
+        print(f"fluxwatch demo: {exc}", file=sys.stderr)
+        return 1

@@ -6,6 +6,7 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.kube.health import API_ERRORS
+from exporter.transitions import Transition
 from simulator.server import SimulatorServer
 from tests.exporter.kube.conftest import eventually, scrape, settings_for, value
 
@@ -16,7 +17,8 @@ OUTAGES = [("refuse", "connection"), ("unavailable", "503")]
 async def test_outage_flips_reachability_and_back(
     sim: SimulatorServer, mode: str, code: str
 ) -> None:
-    async with Exporter(settings_for(sim, contexts=("c1", "c2"))) as exporter:
+    seen = Transitions()
+    async with Exporter(settings_for(sim, contexts=("c1", "c2")), transition_sink=seen) as exporter:
         await eventually(exporter.ready)
         samples = await scrape(exporter.url)
         assert value(samples, "flux_cluster_reachable", cluster="c1") == 1
@@ -42,3 +44,19 @@ async def test_outage_flips_reachability_and_back(
 
         await eventually(up)
         assert exporter.ready()
+        await eventually(lambda: len(seen.cluster_level()) >= 2)
+    # One outage, one recovery; nothing for the start (first contact is not a recovery).
+    assert seen.cluster_level() == [("c1", "cluster_unreachable"), ("c1", "cluster_reachable")]
+
+
+class Transitions:
+    """The transition hook as ``fluxwatch run`` wires it, keeping what it is handed."""
+
+    def __init__(self) -> None:
+        self.items: list[Transition] = []
+
+    async def publish(self, transition: Transition) -> None:
+        self.items.append(transition)
+
+    def cluster_level(self) -> list[tuple[str, str]]:
+        return [(t.cluster, t.type) for t in self.items if t.type.startswith("cluster_")]
