@@ -147,6 +147,7 @@ def parse_flux_event(
     default_cluster: str,
     now: float,
     event_id: str,
+    raw_body: bytes = b"",
 ) -> Event:
     """An event as notification-controller's generic providers POST it (flux-api.md §8)."""
     if not isinstance(doc, Mapping):
@@ -194,6 +195,7 @@ def parse_flux_event(
         received_at=now,
         occurred_at=parse_time(timestamp, now),
         raw=doc,
+        raw_body=raw_body,
     )
 
 
@@ -438,6 +440,7 @@ class IntakeHandlers:
                 default_cluster=self.flux.default_cluster,
                 now=self.clock(),
                 event_id=new_event_id(),
+                raw_body=body,
             )
         except IntakeError as exc:
             return self.reject("flux", exc, request)

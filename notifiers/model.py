@@ -68,6 +68,9 @@ class Event:
     root_cause: RootCauseDict | None = None
     latency_seconds: float | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # The exact bytes received when the whole body is this one event: stored as they are,
+    # which keeps unknown fields and key order and saves re-encoding ``raw``.
+    raw_body: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def object_key(self) -> str:

@@ -5,15 +5,17 @@ while the previous transaction commits into the next one (group commit) turns th
 requests per second into tens of fsyncs. The event loop never blocks on the database: it hands
 operations over a queue and awaits a future that resolves after ``COMMIT``.
 
-The writer also owns the state that must change atomically with the rows: the per-object
-de-duplication state and the groups waiting for ``group_wait``/``group_interval``. When a group
-is due it becomes one ``notifications`` row (its member deliveries point to it) in the same
+The writer also owns the state that changes with the rows: the per-object de-duplication
+state (snapshotted about once a second, and rebuilt after a crash by replaying the events stored
+since the snapshot) and the groups waiting for ``group_wait``/``group_interval``. When a group
+is due it becomes one ``notifications`` row (its member deliveries point to it) in one
 transaction, so a crash can never split or re-shape a notification: after a restart it is sent
 again with the same idempotency key.
 
-Tables: ``events`` (normalised event JSON), ``deliveries`` (one per event and destination),
-``notifications`` (what a destination receives; status pending, delivered or dead),
-``dedup_state``, ``groups`` (last flush per group).
+Tables: ``events`` (normalised event JSON and the raw payload), ``deliveries`` (one per event
+and destination), ``notifications`` (what a destination receives; status pending, delivered or
+dead), ``dedup_state`` and ``meta`` (the snapshot and the last event it covers), ``groups``
+(last flush per group).
 """
 
 from __future__ import annotations
@@ -115,8 +117,6 @@ _DELIVERY_COLUMNS = (
 )
 _DEDUP_COLUMNS = "key, status, reason, revision, at, was_bad, applied_revision"
 _DEDUP_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in _DEDUP_COLUMNS.split(", ")[1:])
-_INSERT_EVENTS = f"INSERT INTO events ({_EVENT_COLUMNS})"
-_INSERT_DELIVERIES = f"INSERT INTO deliveries ({_DELIVERY_COLUMNS})"
 _UPSERT_DEDUP = f"INSERT INTO dedup_state ({_DEDUP_COLUMNS})"
 _UPSERT_DEDUP_TAIL = f"ON CONFLICT(key) DO UPDATE SET {_DEDUP_UPDATE}"
 
@@ -127,21 +127,46 @@ def _from_json(head: str, width: int, source: str, tail: str = "") -> str:
     return f"{head} SELECT {select} FROM json_each({source}){where}"
 
 
-# One INSERT into this view writes a whole intake batch (see Outbox._process).
+# Intake rows go through this view: one multi-row INSERT writes a whole batch of events, and
+# the trigger adds each event's delivery rows from its JSON ``targets`` (see Outbox._process).
 INGEST_TRIGGER = f"""
-CREATE VIEW IF NOT EXISTS ingest_batch AS SELECT '' AS events, '' AS deliveries, '' AS dedup;
-CREATE TRIGGER IF NOT EXISTS ingest_batch_insert INSTEAD OF INSERT ON ingest_batch BEGIN
-    {_from_json(_INSERT_EVENTS, 8, "NEW.events")};
-    {_from_json(_INSERT_DELIVERIES, 9, "NEW.deliveries")};
-    {_from_json(_UPSERT_DEDUP, 7, "NEW.dedup", _UPSERT_DEDUP_TAIL)};
+CREATE VIEW IF NOT EXISTS ingest_events AS
+    SELECT {_EVENT_COLUMNS}, '' AS targets FROM events;
+CREATE TRIGGER IF NOT EXISTS ingest_events_insert INSTEAD OF INSERT ON ingest_events BEGIN
+    INSERT INTO events ({_EVENT_COLUMNS}) VALUES
+        (NEW.seq, NEW.id, NEW.received_at, NEW.source, NEW.object_key, NEW.decision, NEW.body,
+         NEW.raw);
+    INSERT INTO deliveries ({_DELIVERY_COLUMNS})
+        SELECT json_extract(value, '$[0]'), NEW.seq, json_extract(value, '$[1]'),
+               json_extract(value, '$[2]'), json_extract(value, '$[3]'), 'pending',
+               json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+               json_extract(value, '$[6]')
+        FROM json_each(NEW.targets);
 END;
 """
+_INGEST_CHUNK = 1000  # rows per statement: 9,000 parameters, under SQLite's 32,766
+
+
+def write_ingest_rows(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert intake rows with one multi-row statement per chunk (native parameters).
+
+    ``executemany`` would step once per row and release the GIL around every step; with the
+    event loop busy on the other side, each hand-back can wait. One statement is one step.
+    """
+    for start in range(0, len(rows), _INGEST_CHUNK):
+        chunk = rows[start : start + _INGEST_CHUNK]
+        marks = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk))
+        params = [value for row in chunk for value in row]
+        sql = f"INSERT INTO ingest_events ({_EVENT_COLUMNS}, targets) VALUES {marks}"
+        conn.execute(sql, params)
 
 
 def connect(path: Path, *, synchronous: str = "full") -> sqlite3.Connection:
     """A connection with the bridge's pragmas; also used by ``fluxwatch outbox``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=30.0, cached_statements=512
+    )
     # Larger pages mean fewer WAL frames, hence fewer write() calls, per group commit.
     conn.execute("PRAGMA page_size=16384")  # only takes effect when the file is created
     conn.execute("PRAGMA journal_mode=WAL")
@@ -262,6 +287,13 @@ class Outbox:
         self._queue.put(None)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
         self._thread = None
+        if self._polling is not None:
+            self._polling.cancel()
+            self._polling = None
+        while self._done:  # transactions that committed just before the writer stopped
+            resolve, count = self._done.popleft()
+            self._outstanding -= count
+            resolve()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -313,10 +345,6 @@ class Outbox:
     async def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` inside the writer's next transaction."""
         return await self._submit("call", fn)
-
-    def kick(self) -> None:
-        """Wake the writer so that due groups are flushed now."""
-        self._queue.put(_Op("noop", None, None))
 
     async def _submit(self, kind: str, args: Any) -> Any:
         if self._thread is None or self._loop is None:
@@ -471,16 +499,11 @@ class Outbox:
             if only_ingest and not (self._due and self._due[0][0] <= now):
                 # The common case under load: one statement, which SQLite runs as its own
                 # transaction; the GIL is released once for the whole batch.
-                conn.execute(
-                    "INSERT INTO ingest_batch (events, deliveries, dedup) VALUES (?, ?, ?)",
-                    tuple(json.dumps(r) for r in rows),
-                )
+                write_ingest_rows(conn, rows)
                 results = [None] * len(batch)
             else:
                 conn.execute("BEGIN IMMEDIATE")
-                insert_rows(conn, _INSERT_EVENTS, rows[0])
-                insert_rows(conn, _INSERT_DELIVERIES, rows[1])
-                insert_rows(conn, _UPSERT_DEDUP, rows[2])
+                write_ingest_rows(conn, rows)
                 for op in batch:
                     if op.kind == "record":
                         self._record(conn, op.args)
@@ -549,10 +572,9 @@ class Outbox:
 
     def _prepare_ingest(
         self, items: list[IngestItem], now: float
-    ) -> tuple[list[IngestResult], tuple[list[Any], list[Any], list[Any]]]:
+    ) -> tuple[list[IngestResult], list[tuple[Any, ...]]]:
         """Decide and lay out the rows; state in memory is updated, the caller writes them."""
-        event_rows: list[tuple[Any, ...]] = []
-        delivery_rows: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
         results: list[IngestResult] = []
         for item in items:
             event = item.event
@@ -567,20 +589,7 @@ class Outbox:
                 reason = "muted" if item.muted else "unrouted"
             seq = self._next_seq
             self._next_seq += 1
-            event_rows.append(
-                (
-                    seq,
-                    event.id,
-                    event.received_at,
-                    event.source,
-                    event.object_key,
-                    reason,
-                    # Objects, not JSON strings: the batch is encoded once and SQLite's
-                    # json_extract stores them as JSON text (no double escaping).
-                    event.fields(),
-                    event.raw,
-                )
-            )
+            target_rows: list[tuple[Any, ...]] = []
             for target in targets:
                 did = self._next_delivery
                 self._next_delivery += 1
@@ -599,21 +608,37 @@ class Outbox:
                     heapq.heappush(self._due, (due, target.destination, target.group_key))
                 group.delivery_ids.append(did)
                 group.event_seqs.append(seq)
-                delivery_rows.append(
+                target_rows.append(
                     (
                         did,
-                        seq,
                         target.destination,
                         target.group_key,
                         target.route,
-                        "pending",
                         now,
                         group.due_at,
                         target.group_interval,
                     )
                 )
+            raw = (
+                event.raw_body.decode("utf-8", "replace")
+                if event.raw_body
+                else json.dumps(event.raw, separators=(",", ":"))
+            )
+            rows.append(
+                (
+                    seq,
+                    event.id,
+                    event.received_at,
+                    event.source,
+                    event.object_key,
+                    reason,
+                    json.dumps(event.fields(), separators=(",", ":")),
+                    raw,
+                    json.dumps(target_rows) if target_rows else "[]",
+                )
+            )
             results.append(IngestResult(event.id, reason, len(targets)))
-        return results, (event_rows, delivery_rows, [])
+        return results, rows
 
     def forget_settled(self, before: float) -> int:
         """Drop in-memory de-duplication state of healthy objects not seen since ``before``.
@@ -776,7 +801,7 @@ class Outbox:
 
 
 def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert many rows with one statement over ``json_each``.
+    """Insert many rows (the de-duplication snapshot) with one statement over ``json_each``.
 
     ``executemany`` steps the statement once per row and releases the GIL around every step; with
     the event loop busy on the other side, each hand-back can wait for the interpreter's switch

@@ -207,38 +207,59 @@ def scan_kubeconfig_dir(directory: str) -> tuple[list[ClusterSpec], list[str]]:
     except OSError as exc:
         return [], [f"{directory}: cannot list: {exc.strerror}"]
     names: set[str] = set()
+    seen: set[tuple[str, int, int, int]] = set()
     for entry in entries:
         if entry.name.startswith(".") or not entry.is_file():
             continue
         try:
-            data = Path(entry.path).read_bytes()
-            doc = _load_kubeconfig_yaml(data.decode("utf-8"), entry.path)
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{entry.path}: cannot read: {exc}")
+            st = entry.stat()  # follows the symlinks of a mounted Secret
+        except OSError as exc:
+            problems.append(f"{entry.path}: cannot read: {exc.strerror}")
             continue
-        except ClusterSourceError as exc:
-            problems.append(str(exc))
-            continue
-        contexts = [
-            c["name"]
-            for c in doc.get("contexts") or []
-            if isinstance(c, Mapping) and isinstance(c.get("name"), str)
-        ]
-        current = doc.get("current-context")
-        if isinstance(current, str) and current in contexts:
-            context = current
-        elif len(contexts) == 1:
-            context = contexts[0]
-        else:
-            problems.append(f"{entry.path}: set current-context (the file has {len(contexts)})")
+        stamp = (entry.path, st.st_ino, st.st_mtime_ns, st.st_size)
+        seen.add(stamp)
+        found = _DIR_FILES.get(stamp)
+        if found is None:
+            found = _read_dir_file(entry.path)
+            _DIR_FILES[stamp] = found
+        context, digest_or_problem = found
+        if context is None:
+            problems.append(digest_or_problem)
             continue
         if context in names:
             problems.append(f"{entry.path}: cluster {context!r} already comes from another file")
             continue
         names.add(context)
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        specs.append(ClusterSpec(context, "kubeconfig-dir", entry.path, context, digest))
+        specs.append(ClusterSpec(context, "kubeconfig-dir", entry.path, context, digest_or_problem))
+    for stale in [k for k in _DIR_FILES if k not in seen]:
+        del _DIR_FILES[stale]  # files removed or rewritten: forget their old parse
     return specs, problems
+
+
+# (path, inode, mtime, size) -> (context, digest) or (None, problem): a rescan every few seconds
+# of a directory of 500 files parses only the files that changed.
+_DIR_FILES: dict[tuple[str, int, int, int], tuple[str | None, str]] = {}
+
+
+def _read_dir_file(path: str) -> tuple[str | None, str]:
+    try:
+        data = Path(path).read_bytes()
+        doc = _load_kubeconfig_yaml(data.decode("utf-8"), path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path}: cannot read: {exc}"
+    except ClusterSourceError as exc:
+        return None, str(exc)
+    contexts = [
+        c["name"]
+        for c in doc.get("contexts") or []
+        if isinstance(c, Mapping) and isinstance(c.get("name"), str)
+    ]
+    current = doc.get("current-context")
+    if isinstance(current, str) and current in contexts:
+        return current, hashlib.sha256(data).hexdigest()[:16]
+    if len(contexts) == 1:
+        return contexts[0], hashlib.sha256(data).hexdigest()[:16]
+    return None, f"{path}: set current-context (the file has {len(contexts)})"
 
 
 async def connect(spec: ClusterSpec) -> KubeClient:

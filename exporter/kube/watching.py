@@ -43,6 +43,10 @@ class InactivityTimeout(Exception):
     """The stream stayed silent longer than the inactivity timeout."""
 
 
+class StreamEndedEarly(Exception):
+    """The stream ended at once without a line: retried with backoff, not in a tight loop."""
+
+
 class WatchObserver(Protocol):
     """The cluster's bookkeeping, told about outcomes that change the cluster's state."""
 
@@ -120,6 +124,8 @@ async def infinite_watch(watcher: Watcher) -> NoReturn:
         retry_after: float | None = None
         try:
             await continuous_watch(watcher)
+        except StreamEndedEarly:
+            pass  # an "error" restart with backoff; not an API error, the server did answer
         except InactivityTimeout:
             reason = "inactivity"
             log.info("cluster %s %s: watch silent, reconnecting", target.cluster, target.kind.kind)
@@ -214,7 +220,7 @@ async def watch_once(watcher: Watcher, resource_version: str) -> WatchEnd:
         ("watch", "true"),
         ("allowWatchBookmarks", "true"),
         ("resourceVersion", resource_version),
-        ("timeoutSeconds", str(int(settings.server_timeout_seconds))),
+        ("timeoutSeconds", str(max(1, int(settings.server_timeout_seconds)))),
     ]
     if target.label_selector:
         query.append(("labelSelector", target.label_selector))
@@ -224,14 +230,22 @@ async def watch_once(watcher: Watcher, resource_version: str) -> WatchEnd:
             target.path, query, connect_timeout=settings.request_timeout_seconds
         ) as content:
             watcher.observer.request_succeeded()
-            watcher.state.attempt = 0
             inactivity = settings.inactivity_timeout_seconds
+            opened = loop.time()
+            lines = 0
             try:
                 async with asyncio.timeout_at(loop.time() + inactivity) as deadline:
                     while True:
                         line = await content.readline()
                         if not line:
+                            if not lines and loop.time() - opened < _too_short(settings):
+                                # Something between us and the API cuts every stream at once;
+                                # reconnecting at once would hammer it, so back off instead.
+                                raise StreamEndedEarly()
+                            watcher.state.attempt = 0
                             return "timeout"  # the server ended the stream (timeoutSeconds)
+                        lines += 1
+                        watcher.state.attempt = 0
                         deadline.reschedule(loop.time() + inactivity)
                         if handle_line(watcher, line) == "gone":
                             return "gone"
@@ -249,6 +263,10 @@ async def watch_once(watcher: Watcher, resource_version: str) -> WatchEnd:
         raise
     except (OSError, asyncio.IncompleteReadError, aiohttp.ClientError) as exc:
         raise ConnectionFailed(f"watch stream broke: {type(exc).__name__}") from exc
+
+
+def _too_short(settings: WatchSettings) -> float:
+    return min(1.0, settings.server_timeout_seconds / 2)
 
 
 def handle_line(watcher: Watcher, line: bytes) -> Literal["gone"] | None:

@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exporter.app import run_exporter
 from exporter.kube.clusters import ClusterSourceError
 from exporter.settings import ExporterSettings, SettingsError, settings_from_mapping, validate
+from fluxwatch.config import ConfigFileError, read_document
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +123,10 @@ def settings_from_args(args: argparse.Namespace) -> ExporterSettings:
     if args.config:
         path = Path(args.config)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(str(path), f"cannot read: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise SettingsError(str(path), f"not valid YAML: {exc}") from None
-        if doc is not None and not isinstance(doc, dict):
-            raise SettingsError(str(path), "expected a mapping at the top")
-        data = (doc or {}).get("exporter")
+            # The same reading as `fluxwatch run`; only the exporter: section is parsed here.
+            data = read_document(path).get("exporter")
+        except ConfigFileError as exc:
+            raise SettingsError(str(path), str(exc).removeprefix(f"{path}: ")) from None
         prefix = f"{path}: exporter"
     settings = settings_from_mapping(data, key_path=prefix)
     overrides: dict[str, Any] = {}

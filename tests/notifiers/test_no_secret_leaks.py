@@ -1,0 +1,97 @@
+"""Secrets never surface: webhook URLs are redacted in errors, dead letters and logs."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from notifiers.http import redact_url
+from notifiers.intake import new_event_id, parse_flux_event
+from tests.notifiers.fakes import (
+    FakeDestination,
+    Step,
+    bridge_config,
+    eventually,
+    fast_webhook,
+    flux_event,
+    make_bridge,
+)
+
+TOKEN = "s3cr3t-path-token"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            f"https://hooks.example.com/services/{TOKEN}?sig={TOKEN}",
+            "https://hooks.example.com/<redacted>",
+        ),
+        (f"http://user:{TOKEN}@10.0.0.1:8080/x", "http://10.0.0.1:8080/<redacted>"),
+    ],
+    ids=["path-and-query", "userinfo"],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+async def test_errors_and_dead_letters_never_show_the_url(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dest = await FakeDestination(default=Step(403, body="forbidden")).start()
+    monkeypatch.setenv("TEST_HOOK_URL", f"{dest.url}?token={TOKEN}")
+    refused = f"http://127.0.0.1:{closed_port()}/hook/{TOKEN}"
+    monkeypatch.setenv("TEST_REFUSED_URL", refused)
+    dests = {
+        "forbidden": {**fast_webhook(""), "url_env": "TEST_HOOK_URL"},
+        "refused": {
+            **fast_webhook(""),
+            "url_env": "TEST_REFUSED_URL",
+            "retry": {"initial_backoff": "10ms", "max_backoff": "10ms", "max_attempts": 2},
+        },
+    }
+    for d in dests.values():
+        del d["url"]
+    route = {"destinations": ["forbidden", "refused"], "group_by": ["..."], "group_wait": "0s"}
+    bridge = make_bridge(bridge_config(tmp_path, dests, route))
+    await bridge.start(serve=False)
+    conn = sqlite3.connect(tmp_path / "outbox.sqlite3")
+    try:
+        ev = parse_flux_event(
+            flux_event(),
+            cluster_from_request="c",
+            default_cluster="d",
+            now=time.time(),
+            event_id=new_event_id(),
+        )
+        await bridge.submit([ev])
+
+        def dead() -> int:
+            return int(
+                conn.execute("SELECT count(*) FROM notifications WHERE status = 'dead'").fetchone()[
+                    0
+                ]
+            )
+
+        await eventually(lambda: dead() == 2)
+        errors = [r[0] for r in conn.execute("SELECT last_error FROM notifications")]
+        assert any("HTTP 403" in e for e in errors)
+        assert any("127.0.0.1" in e for e in errors)
+        for text in [*errors, caplog.text]:
+            assert TOKEN not in text
+    finally:
+        conn.close()
+        await bridge.stop()
+        await dest.stop()
