@@ -592,8 +592,9 @@ class SimulatorServer:
                 watcher.buf.append(self._bookmark_line(store, info, initial_end=True))
         except TooOld as exc:
             line = b'{"object":' + wire.encode(exc.status) + b',"type":"ERROR"}\n'
-            await response.write(line)
-            await response.write_eof()
+            with contextlib.suppress(ConnectionResetError):  # the client may already be gone
+                await response.write(line)
+                await response.write_eof()
             return response
         store.add_watcher(watcher)
         loop = asyncio.get_running_loop()
