@@ -93,12 +93,15 @@ async def _one_connection(
         await writer.wait_closed()
 
 
+async def warm_up(port: int, path: str, bodies: list[bytes]) -> None:
+    """Half a second of load first, so connection setup and imports are not counted."""
+    warm = time.perf_counter() + 0.5
+    await asyncio.gather(*(_one_connection(port, path, bodies, warm, [0, 0], c) for c in range(8)))
+
+
 async def drive(port: int, path: str, bodies: list[bytes], seconds: float) -> tuple[float, int]:
     """Closed-loop load: CONCURRENCY keep-alive connections, each one request at a time."""
     counter = [0, 0]
-    # short warm-up so connection setup is not counted
-    warm = time.perf_counter() + 0.5
-    await asyncio.gather(*(_one_connection(port, path, bodies, warm, [0, 0], c) for c in range(8)))
     start = time.perf_counter()
     deadline = start + seconds
     await asyncio.gather(
@@ -117,7 +120,8 @@ def cpu_seconds(pid: int) -> float:
 async def measure(
     proc: subprocess.Popen[str], port: int, path: str, bodies: list[bytes]
 ) -> dict[str, float]:
-    before = cpu_seconds(proc.pid)
+    await warm_up(port, path, bodies)
+    before = cpu_seconds(proc.pid)  # after the warm-up: its CPU is not divided by timed events
     rate, errors = await drive(port, path, bodies, DURATION)
     cpu = cpu_seconds(proc.pid) - before
     return {"rate": rate, "errors": errors, "cpu_us": cpu / max(1.0, rate * DURATION) * 1e6}

@@ -10,8 +10,8 @@ prometheus-client self-metrics registries are appended last.
 from __future__ import annotations
 
 import asyncio
-import gzip
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal
 
 from prometheus_client import CollectorRegistry
@@ -148,11 +148,23 @@ async def render_async(
     registries: Sequence[CollectorRegistry] = (),
     clusters_per_step: int = 25,
 ) -> bytes:
-    """The same body, yielding to the event loop between groups of clusters.
+    """The same body as ``render``, yielding to the event loop (see ``render_parts``)."""
+    return b"".join(await render_parts(store, fmt, registries, clusters_per_step))
+
+
+async def render_parts(
+    store: MetricStore,
+    fmt: Format = "text",
+    registries: Sequence[CollectorRegistry] = (),
+    clusters_per_step: int = 25,
+) -> list[bytes]:
+    """The body as the list of pieces it is joined from, yielding between groups of clusters.
 
     After a burst of events touching every cluster, re-joining all lines of a large fleet takes
     a few hundred milliseconds; yielding keeps the watches flowing meanwhile. Each cluster's
-    lines are still taken in one step, so no (cluster, kind) is ever seen half-replaced.
+    lines are still taken in one step, so no (cluster, kind) is ever seen half-replaced. The
+    pieces are the store's cached chunks (no copy): the server writes them out in batches
+    instead of joining a 70 MiB body (and asyncio then copying what the socket did not take).
     """
     n = len(store.families)
     per_cluster: list[list[bytes]] = []
@@ -160,7 +172,7 @@ async def render_async(
         per_cluster.append([cl.chunk(i) for i in range(n)])
         if count % clusters_per_step == 0:
             await asyncio.sleep(0)
-    return _assemble(store, fmt, registries, per_cluster)
+    return _assemble_parts(store, fmt, registries, per_cluster)
 
 
 def _assemble(
@@ -169,6 +181,15 @@ def _assemble(
     registries: Sequence[CollectorRegistry],
     per_cluster: Sequence[Sequence[bytes]],
 ) -> bytes:
+    return b"".join(_assemble_parts(store, fmt, registries, per_cluster))
+
+
+def _assemble_parts(
+    store: MetricStore,
+    fmt: Format,
+    registries: Sequence[CollectorRegistry],
+    per_cluster: Sequence[Sequence[bytes]],
+) -> list[bytes]:
     parts: list[bytes] = []
     for index, family in enumerate(store.families):
         chunks = [row[index] for row in per_cluster if row[index]]
@@ -195,7 +216,31 @@ def _assemble(
             parts.append(text_exposition.generate_latest(registry))
     if fmt == "openmetrics":
         parts.append(b"# EOF\n")
-    return b"".join(parts)
+    return parts
+
+
+def batches(parts: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """The parts joined into writes of about ``size`` bytes (a write per part is slow, one
+    write of everything doubles the memory of a scrape)."""
+    batch: list[bytes] = []
+    pending = 0
+    for part in parts:
+        batch.append(part)
+        pending += len(part)
+        if pending >= size:
+            yield b"".join(batch)
+            batch, pending = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+def compress_parts(parts: Iterable[bytes]) -> bytes:
+    """The joined parts gzipped, without joining them first. Level 1: most of the size win for a
+    fraction of the CPU of the default level 9."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    out = [compressor.compress(part) for part in parts]
+    out.append(compressor.flush())
+    return b"".join(out)
 
 
 def negotiate(accept: str | None) -> Format:
@@ -237,8 +282,3 @@ def gzip_accepted(accept_encoding: str | None) -> bool:
                     return False
         return True
     return False
-
-
-def compress(body: bytes) -> bytes:
-    # Level 1: most of the size win for a fraction of the CPU of the default level 9.
-    return gzip.compress(body, compresslevel=1)

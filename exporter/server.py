@@ -23,6 +23,9 @@ from exporter.store import MetricStore
 GZIP_IN_THREAD_BYTES = 1 << 20
 """Bodies above this are compressed off the event loop so watches keep flowing meanwhile."""
 
+WRITE_BATCH_BYTES = 1 << 20
+"""An uncompressed body is written in pieces of about this size."""
+
 STORE_KEY = web.AppKey("store", MetricStore)
 
 
@@ -45,18 +48,29 @@ def build_app(
     async def metrics(request: web.Request) -> web.StreamResponse:
         fmt = exposition.negotiate(request.headers.get("Accept"))
         started = time.perf_counter()
-        body = await exposition.render_async(store, fmt, registries)
+        parts = await exposition.render_parts(store, fmt, registries)
         store.metrics.scrape_duration.observe(time.perf_counter() - started)
         headers = {"Content-Type": exposition.content_type(fmt)}
+        total = sum(map(len, parts))
         if exposition.gzip_accepted(request.headers.get("Accept-Encoding")):
-            if len(body) > GZIP_IN_THREAD_BYTES:
+            if total > GZIP_IN_THREAD_BYTES:
                 body = await asyncio.get_running_loop().run_in_executor(
-                    None, exposition.compress, body
+                    None, exposition.compress_parts, parts
                 )
             else:
-                body = exposition.compress(body)
+                body = exposition.compress_parts(parts)
             headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
+            return web.Response(body=body, headers=headers)
+        # Written in batches with backpressure: a 50,000-object body is 70 MiB, and joining it
+        # (plus asyncio's copy of whatever the socket did not take at once) cost 140 MiB of
+        # peak RSS per scrape.
+        response = web.StreamResponse(headers=headers)
+        response.content_length = total
+        await response.prepare(request)
+        for batch in exposition.batches(parts, WRITE_BATCH_BYTES):
+            await response.write(batch)
+        await response.write_eof()
+        return response
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

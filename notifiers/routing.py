@@ -187,18 +187,24 @@ class Decision:
     muted: tuple[str, ...] = ()  # destinations skipped because their route was muted
 
 
-def _walk(node: RouteNode, event: Event, owner: str, trail: list[str]) -> list[RouteNode]:
-    """Depth-first matching nodes (the deepest match on each branch), as route.go does."""
+def _walk(node: RouteNode, event: Event, owner: str, trail: list[str] | None) -> list[RouteNode]:
+    """Depth-first matching nodes (the deepest match on each branch), as route.go does.
+
+    ``trail`` collects the explanation; ``None`` skips building it (the intake path, where the
+    strings would be thrown away).
+    """
     matched: list[RouteNode] = []
     for child in node.routes:
         if all(m.matches(field_value(event, m.name, owner)) for m in child.matchers):
-            shown = ", ".join(str(m) for m in child.matchers) or "(no matchers)"
-            trail.append(f"{child.name}: matched {shown}")
+            if trail is not None:
+                shown = ", ".join(str(m) for m in child.matchers) or "(no matchers)"
+                trail.append(f"{child.name}: matched {shown}")
             matched.extend(_walk(child, event, owner, trail))
             if not child.continue_:
                 break
-            trail.append(f"{child.name}: continue is set, trying the next sibling")
-    if not matched and node.routes:
+            if trail is not None:
+                trail.append(f"{child.name}: continue is set, trying the next sibling")
+    if not matched and node.routes and trail is not None:
         trail.append(f"{node.name}: no child route matched, this route handles the event")
     return matched or [node]
 
@@ -211,7 +217,13 @@ def route_event(
     known_destinations: Mapping[str, object],
     time_intervals: Mapping[str, Sequence[TimeInterval]],
     now: float,
+    explain: bool = True,
 ) -> Decision:
+    """Targets, owner and muted destinations for one event.
+
+    ``explain=False`` leaves ``Decision.explanation`` empty and decides exactly the same: intake
+    routes every event and never shows the trail, whose strings cost more than the decision.
+    """
     owner = resolve_owner(
         owners,
         cluster=event.cluster,
@@ -220,7 +232,9 @@ def route_event(
         annotations=event.annotations,
         known_destinations=known_destinations,
     )
-    trail: list[str] = [f"owner: {owner.team or '(none)'} ({owner.why})"]
+    trail: list[str] | None = (
+        [f"owner: {owner.team or '(none)'} ({owner.why})"] if explain else None
+    )
     nodes = _walk(root, event, owner.team, trail)
     targets: list[Target] = []
     muted: list[str] = []
@@ -235,9 +249,10 @@ def route_event(
             if any(interval.contains(now) for interval in time_intervals.get(name, ()))
         ]
         if active_mutes:
-            trail.append(
-                f"{node.name}: muted by {', '.join(active_mutes)}: {', '.join(dests) or '-'}"
-            )
+            if trail is not None:
+                trail.append(
+                    f"{node.name}: muted by {', '.join(active_mutes)}: {', '.join(dests) or '-'}"
+                )
             muted.extend(dests)
             continue
         if "..." in node.group_by:
@@ -265,8 +280,11 @@ def route_event(
                     why=f"{node.name} ({why})",
                 )
             )
-        if not dests:
+        if not dests and trail is not None:
             trail.append(f"{node.name}: no destinations")
     return Decision(
-        targets=tuple(targets), owner=owner, explanation=tuple(trail), muted=tuple(muted)
+        targets=tuple(targets),
+        owner=owner,
+        explanation=tuple(trail) if trail is not None else (),
+        muted=tuple(muted),
     )

@@ -161,6 +161,22 @@ def test_route_tree(ev: Event, now: float, expected: list[str]) -> None:
     )
     assert [t.destination for t in decision.targets] == expected
     assert decision.explanation  # always explains itself
+    # Intake routes without the explanation: the decision itself must not change.
+    quiet = route_event(
+        config.route,
+        ev,
+        owners=config.owners,
+        known_destinations=config.destinations,
+        time_intervals=config.time_intervals,
+        now=now,
+        explain=False,
+    )
+    assert (quiet.targets, quiet.owner, quiet.muted) == (
+        decision.targets,
+        decision.owner,
+        decision.muted,
+    )
+    assert quiet.explanation == ()
 
 
 def test_muted_destinations_are_reported() -> None:
