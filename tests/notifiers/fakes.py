@@ -199,3 +199,27 @@ def stored_events(state_dir: Path) -> list[dict[str, Any]]:
 def metric(bridge: Bridge, name: str, labels: Mapping[str, str] | None = None) -> float:
     value = bridge.metrics.registry.get_sample_value(name, dict(labels or {}))
     return value or 0.0
+
+
+async def drained(bridge: Bridge, destination: str) -> None:
+    """Wait until nothing is queued for ``destination``: no event waits in a group and no
+    notification waits for an attempt, so nothing more can reach it. This is how a test
+    asserts that something was *not* sent, without sleeping for a guessed time."""
+
+    def queue_empty() -> bool:
+        depth = bridge.metrics.registry.get_sample_value(
+            "fluxwatch_bridge_queue_depth", {"destination": destination}
+        )
+        return depth == 0
+
+    await eventually(queue_empty)
+
+
+async def holds_throughout(predicate: Callable[[], bool], during: float) -> None:
+    """Check an invariant while the event loop keeps running (the bridge keeps working), failing
+    at the first moment it breaks; for "nothing is sent while ..." assertions."""
+    deadline = time.monotonic() + during
+    while time.monotonic() < deadline:
+        assert predicate(), "invariant broken"
+        await asyncio.sleep(0.02)
+    assert predicate(), "invariant broken"

@@ -13,6 +13,7 @@ from exporter.transitions import RootCause, Transition
 from tests.notifiers.fakes import (
     FakeDestination,
     bridge_config,
+    drained,
     eventually,
     fast_webhook,
     flux_event,
@@ -43,7 +44,7 @@ async def test_300_cluster_burst_is_one_notification(
         statuses = await asyncio.gather(*(post(i) for i in range(300)))
         assert set(statuses) == {202}
         await eventually(lambda: len(destination.applied) == 1)
-        await asyncio.sleep(0.3)  # nothing else trickles in
+        await drained(bridge, "ci")  # nothing else can trickle in
         assert len(destination.requests) == 1
         data = destination.requests[0].json["data"]
         assert data["summary"]["count"] == 300
@@ -124,7 +125,7 @@ async def test_dedup_recovery_and_once_per_revision(
         )  # routine
         await post(revision=sha_b, **ok)  # rollout of a new revision
         await eventually(lambda: len(destination.applied) == 3)
-        await asyncio.sleep(0.3)
+        await drained(bridge, "ci")
         sent = [(e["status"], e["revision"]) for e in destination.applied_events()]
         assert sent == [("failing", sha_a), ("ready", sha_a), ("ready", sha_b)]
         assert (
