@@ -107,7 +107,7 @@ class Exporter:
         )
         app = build_app(
             self.store,
-            [self.self_metrics.registry, self.watch_registry],
+            [self.watch_registry],  # the store's own registry is always rendered first
             ready=self.ready,
             publisher=self.publisher,
         )

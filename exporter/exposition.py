@@ -139,7 +139,7 @@ def render(
     """The whole exposition, in one synchronous step (one consistent snapshot)."""
     n = len(store.families)
     per_cluster = [[cl.chunk(i) for i in range(n)] for cl in store.clusters.values()]
-    return _assemble(store, fmt, registries, per_cluster)
+    return b"".join(_assemble_parts(store, fmt, registries, per_cluster))
 
 
 async def render_async(
@@ -173,15 +173,6 @@ async def render_parts(
         if count % clusters_per_step == 0:
             await asyncio.sleep(0)
     return _assemble_parts(store, fmt, registries, per_cluster)
-
-
-def _assemble(
-    store: MetricStore,
-    fmt: Format,
-    registries: Sequence[CollectorRegistry],
-    per_cluster: Sequence[Sequence[bytes]],
-) -> bytes:
-    return b"".join(_assemble_parts(store, fmt, registries, per_cluster))
 
 
 def _assemble_parts(

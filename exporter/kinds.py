@@ -49,3 +49,8 @@ KINDS_BY_NAME: dict[str, FluxKind] = {k.kind: k for k in KINDS}
 SOURCE_KINDS = frozenset(
     {"GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart", "ExternalArtifact"}
 )
+# Kinds whose artifact revision an applier records verbatim (a HelmRepository offers an index,
+# not a revision): the sources that drift and commit-to-applied latency compare against.
+REVISION_SOURCES = frozenset(
+    {"GitRepository", "OCIRepository", "Bucket", "ExternalArtifact", "HelmChart"}
+)

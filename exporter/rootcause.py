@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from exporter.catalogue import APPLIER_KINDS
+from exporter.kinds import REVISION_SOURCES
 from exporter.status import Derived, ObjKey, revision_matches
 from exporter.transitions import RootCause
 
@@ -19,10 +21,6 @@ MAX_DEPTH = 16  # longer chains are configuration mistakes (or cycles); stop and
 
 _BROKEN_SOURCE = frozenset({"failing", "stalled"})
 _DEPENDENCY_REASONS = frozenset({"DependencyNotReady"})
-# Kinds whose artifact revision an applier records verbatim (HelmRepository offers an index).
-_REVISION_SOURCES = frozenset(
-    {"GitRepository", "OCIRepository", "Bucket", "ExternalArtifact", "HelmChart"}
-)
 
 
 def _next_upstream(current: Derived, lookup: Lookup) -> Derived | None:
@@ -65,13 +63,13 @@ def wanted_revision(d: Derived, lookup: Lookup) -> str:
     Only Kustomization and HelmRelease apply revisions. Attempted-but-not-applied is the failing
     new commit that ``gotk_resource_info``'s revision label hides.
     """
-    if d.kind not in ("Kustomization", "HelmRelease"):
+    if d.kind not in APPLIER_KINDS:
         return ""
     applied = d.applied_revision
     if d.attempted_revision and d.attempted_revision != applied:
         return d.attempted_revision
     for ref in d.upstream:
-        if ref[0] not in _REVISION_SOURCES:
+        if ref[0] not in REVISION_SOURCES:
             continue
         src = lookup(ref)
         if src is None or not src.offered_revision:

@@ -23,7 +23,7 @@ from typing import Any
 from exporter import catalogue as c
 from exporter.families import Family, ObjectState, families_for, render_object
 from exporter.history import Aggregates, RevisionMemory
-from exporter.kinds import SOURCE_KINDS
+from exporter.kinds import REVISION_SOURCES, SOURCE_KINDS
 from exporter.publisher import TransitionPublisher
 from exporter.rootcause import find_root, wanted_revision
 from exporter.selfmetrics import SelfMetrics
@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 
 APPLIER_KINDS = frozenset(c.APPLIER_KINDS)
 _NO_LINES: Mapping[str, bytes] = MappingProxyType({})  # a family with no line in this kind
-REVISION_SOURCES = frozenset(
-    {"GitRepository", "OCIRepository", "Bucket", "ExternalArtifact", "HelmChart"}
-)
 _BAD = frozenset({"failing", "stalled"})
 
 

@@ -81,16 +81,16 @@ class DestinationConfig:
 
 @dataclass(frozen=True, slots=True)
 class FluxIntakeConfig:
-    hmac_keys: tuple[bytes, ...] = ()
+    hmac_keys: tuple[bytes, ...] = field(default=(), repr=False)  # secrets: never printed
     cluster_header: str = ""
     default_cluster: str = "default"
 
 
 @dataclass(frozen=True, slots=True)
 class AlertmanagerIntakeConfig:
-    bearer_token: str | None = None
+    bearer_token: str | None = field(default=None, repr=False)  # secrets: never printed
     basic_username: str | None = None
-    basic_password: str | None = None
+    basic_password: str | None = field(default=None, repr=False)
     default_cluster: str = "default"
 
 

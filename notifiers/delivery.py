@@ -145,9 +145,7 @@ class Dispatcher:
             if dest.paused_until > now:
                 next_wake = min(next_wake, dest.paused_until - now)
                 continue
-            if not dest.breaker.allows(
-                now, cfg.circuit_breaker.failures, cfg.circuit_breaker.cooldown
-            ):
+            if not dest.breaker.allows(now, cfg.circuit_breaker.cooldown):
                 if dest.breaker.opened_at is not None and not dest.breaker.probing:
                     next_wake = min(
                         next_wake, dest.breaker.opened_at + cfg.circuit_breaker.cooldown - now

@@ -91,9 +91,20 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
 
 def decode_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        doc = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise IntakeError("malformed_json", f"malformed JSON: {exc}") from None
+    # A lone ``\ud800``-style escape decodes to a string no UTF-8 column or outbound body can
+    # hold: stored, it failed the whole group commit (a 503 for every request in the batch).
+    # Only such an escape can produce one, so the walk runs only when the body has one.
+    if b"\\ud" in body or b"\\uD" in body:
+        try:
+            json.dumps(doc, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise IntakeError(
+                "malformed_json", "malformed JSON: a \\u escape is a lone UTF-16 surrogate"
+            ) from None
+    return doc
 
 
 # ---- Flux notification-controller events ----

@@ -301,6 +301,9 @@ class Outbox:
         self._sink = sink
         self._conn = connect(self.path, synchronous=self.synchronous)
         pending = self._load_state()
+        # Replays are among ``pending`` now. Not in ``_load_state``: after a failed transaction
+        # it reloads too, and a replay cleared there would wait for the next restart.
+        self._conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
         self._thread = threading.Thread(target=self._run, name="fluxwatch-outbox", daemon=True)
         self._thread.start()
         return pending
@@ -391,10 +394,10 @@ class Outbox:
             )
         }
         row = conn.execute("SELECT value FROM meta WHERE key = 'dedup_seq'").fetchone()
+        snapshot_seq: int = row[0] if row else 0
         replayed = 0
         for body, decided_at in conn.execute(
-            "SELECT body, received_at FROM events WHERE seq > ? ORDER BY seq",
-            (row[0] if row else 0,),
+            "SELECT body, received_at FROM events WHERE seq > ? ORDER BY seq", (snapshot_seq,)
         ):
             event = Event.from_dict(json.loads(body))
             key = dedup_key(event)
@@ -415,7 +418,10 @@ class Outbox:
         self._next_notification = (
             conn.execute("SELECT max(id) FROM notifications").fetchone()[0] or 0
         ) + 1
-        self._next_seq = (conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0) + 1
+        # Never at or below the snapshot's mark, even when prune has deleted every event up to
+        # it: a reused seq would be skipped by the replay above after the next crash.
+        max_seq = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        self._next_seq = max(max_seq, snapshot_seq) + 1
         self._groups = {}
         self._due = []
         for row in conn.execute(
@@ -430,7 +436,6 @@ class Outbox:
                 heapq.heappush(self._due, (group.due_at, row[2], row[3]))
             group.delivery_ids.append(row[0])
             group.event_seqs.append(row[1])
-        conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
         return self.load_notifications(conn, "status = 'pending'")
 
     @staticmethod
@@ -520,9 +525,15 @@ class Outbox:
             it = iter(flat)
             ingested = [(fut, [next(it) for _ in items]) for items, fut in requests]
             only_ingest = all(op.kind == "ingest" for op in batch)
-            if only_ingest and not (self._due and self._due[0][0] <= now):
+            if (
+                only_ingest
+                and len(rows) <= _INGEST_CHUNK
+                and not (self._due and self._due[0][0] <= now)
+            ):
                 # The common case under load: one statement, which SQLite runs as its own
-                # transaction; the GIL is released once for the whole batch.
+                # transaction; the GIL is released once for the whole batch. More rows than
+                # one chunk would be several statements, so several commits: a failure after
+                # the first would store part of a batch whose senders are told to retry.
                 write_ingest_rows(conn, rows)
                 results = [None] * len(batch)
             else:
@@ -696,7 +707,7 @@ class Outbox:
             for k in sorted(self._dirty_dedup)
             if (s := self._dedup.get(k)) is not None
         ]
-        insert_rows(conn, _UPSERT_DEDUP, rows)
+        insert_rows(conn, _UPSERT_DEDUP, rows, _UPSERT_DEDUP_TAIL)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('dedup_seq', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -832,7 +843,9 @@ class Outbox:
         return out
 
 
-def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
+def insert_rows(
+    conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> None:
     """Insert many rows (the de-duplication snapshot) with one statement over ``json_each``.
 
     ``executemany`` steps the statement once per row and releases the GIL around every step; with
@@ -841,7 +854,6 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any
     """
     if not rows:
         return
-    tail = _UPSERT_DEDUP_TAIL if head == _UPSERT_DEDUP else ""
     conn.execute(_from_json(head, len(rows[0]), "?", tail), (json.dumps(rows),))
 
 

@@ -23,7 +23,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # str.isdigit alone admits "²", which float() refuses
         return float(text)
     try:
         when = parsedate_to_datetime(text)
@@ -120,7 +120,7 @@ class Breaker:
     opened_at: float | None = None
     probing: bool = False
 
-    def allows(self, now: float, threshold: int, cooldown: float) -> bool:
+    def allows(self, now: float, cooldown: float) -> bool:
         if self.opened_at is None:
             return True
         return not self.probing and now - self.opened_at >= cooldown

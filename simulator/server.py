@@ -154,7 +154,7 @@ class ClusterHandle:
         self._server.engine.resume(self._obj(kind, namespace, name))
 
     def watcher_count(self) -> int:
-        return sum(1 for _ in self._store.all_watchers())
+        return self._store.watcher_count()
 
 
 class SimulatorServer:
@@ -374,7 +374,7 @@ class SimulatorServer:
             "status_changes": self.engine.changes,
             "faults_injected": self.engine.faults_injected,
             "engine_errors": self.engine_errors,
-            "watchers": sum(sum(1 for _ in s.all_watchers()) for s in self.stores.values()),
+            "watchers": sum(s.watcher_count() for s in self.stores.values()),
             "events_sent": self.sink.sent if self.sink else 0,
             "events_failed": self.sink.failed if self.sink else 0,
             "events_dropped": self.sink.dropped if self.sink else 0,
@@ -445,7 +445,7 @@ class SimulatorServer:
             return not_found
         kinds = [
             k
-            for k in wire.served(store.profile, store.missing_groups)
+            for k in wire.served(store.missing_groups)
             if k.group == group and k.version_for(store.profile) == version
         ]
         if len(parts) == 3:

@@ -98,11 +98,11 @@ class TooOld(Exception):
         self.status = expired(requested, oldest)
 
 
-def object_bytes(api_version: str, stored: Stored) -> bytes:
+def object_bytes(api_version: bytes, stored: Stored) -> bytes:
     """The object's JSON with keys in sorted order, assembled from its pre-encoded parts."""
     parts = [
         b'{"apiVersion":"',
-        api_version.encode(),
+        api_version,
         b'","kind":"',
         stored.info.kind.encode(),
         b'","metadata":',
@@ -149,7 +149,7 @@ class ClusterStore:
         return kind in self.api_versions
 
     def body(self, stored: Stored) -> bytes:
-        return object_bytes(self.api_versions[stored.info.kind].decode(), stored)
+        return object_bytes(self.api_versions[stored.info.kind], stored)
 
     def get(self, kind: str, namespace: str, name: str) -> Stored | None:
         return self.objects.get(BY_KIND[kind].plural, {}).get((namespace, name))
@@ -231,10 +231,14 @@ class ClusterStore:
         self._emit("DELETED", stored)
         return True
 
-    def _emit(self, event_type: EventType, stored: Stored) -> None:
-        line = b"".join(
+    def _event_line(self, event_type: EventType, stored: Stored) -> bytes:
+        """One watch event as a JSON line, the bytes every watcher of the object is sent."""
+        return b"".join(
             [b'{"object":', self.body(stored), b',"type":"', event_type.encode(), b'"}\n']
         )
+
+    def _emit(self, event_type: EventType, stored: Stored) -> None:
+        line = self._event_line(event_type, stored)
         if len(self.history) >= self.history_size > 0:
             dropped = self.history.popleft()
             self.floor = dropped.rv
@@ -272,9 +276,7 @@ class ClusterStore:
         if since is None:
             for stored in self.items(watcher.plural):
                 if watcher.wants(stored.namespace, stored.name, stored.labels):
-                    watcher.buf.append(
-                        b"".join([b'{"object":', self.body(stored), b',"type":"ADDED"}\n'])
-                    )
+                    watcher.buf.append(self._event_line("ADDED", stored))
             return
         self.check_version(since)
         for entry in self.history:
@@ -294,6 +296,9 @@ class ClusterStore:
     def all_watchers(self) -> Iterable[Watcher]:
         for watchers in self.watchers.values():
             yield from watchers
+
+    def watcher_count(self) -> int:
+        return sum(len(watchers) for watchers in self.watchers.values())
 
     def set_outage(self, outage: Outage | None) -> None:
         """Take the cluster's API down (or back); open watches end the way the outage implies."""

@@ -57,7 +57,8 @@ def encode(doc: Any) -> bytes:
 # --- discovery -------------------------------------------------------------------------------
 
 
-def served(profile: FluxProfile, missing_groups: frozenset[str]) -> list[KindInfo]:
+def served(missing_groups: frozenset[str]) -> list[KindInfo]:
+    """The kinds a cluster serves: every kind whose API group it has installed."""
     return [k for k in KINDS if k.group not in missing_groups]
 
 
@@ -81,7 +82,7 @@ def _group_doc(group: str, version: str) -> dict[str, Any]:
 def group_versions(profile: FluxProfile, missing_groups: frozenset[str]) -> dict[str, list[str]]:
     """group -> served versions (sorted), for this cluster's Flux profile."""
     out: dict[str, list[str]] = {}
-    for info in served(profile, missing_groups):
+    for info in served(missing_groups):
         versions = out.setdefault(info.group, [])
         version = info.version_for(profile)
         if version not in versions:

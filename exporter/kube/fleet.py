@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -333,8 +334,11 @@ class Fleet:
                 log.info("cluster %s: removed from the configuration", name)
                 task.cancel()
                 del self.runners[name]
-                self.sink.forget_cluster(name)
-                self.health.forget(name)
+                self._forget(name)
+                # Its watch tasks stop only when the runner's cleanup runs, a loop turn or more
+                # later; an event they deliver meanwhile would bring the cluster back into the
+                # store (and the health counters) for good. Forget again once they are gone.
+                task.add_done_callback(functools.partial(self._forget_if_gone, name))
         for name, spec in sorted(wanted.items()):
             if name in self.runners:
                 continue
@@ -350,6 +354,14 @@ class Fleet:
             )
             task = asyncio.create_task(runner.run(), name=f"cluster {name}")
             self.runners[name] = (runner, task)
+
+    def _forget(self, name: str) -> None:
+        self.sink.forget_cluster(name)
+        self.health.forget(name)
+
+    def _forget_if_gone(self, name: str, _stopped: asyncio.Task[None]) -> None:
+        if name not in self.runners:  # not re-added meanwhile (an edited kubeconfig file)
+            self._forget(name)
 
     def start(self) -> None:
         """Starts the configured clusters now (``run`` keeps them in line afterwards)."""

@@ -186,12 +186,7 @@ async def list_objects(watcher: Watcher) -> str:
                 raise ApiError(200, "InvalidList", f"{target.path}: no items in the list")
             for item in page["items"]:
                 obj = _checked_object(watcher, item, "list item")
-                if obj is None:
-                    continue
-                # List items of built-in types omit these; set them so the store sees one shape.
-                obj.setdefault("apiVersion", target.api_version)
-                obj.setdefault("kind", target.kind.kind)
-                if watcher.owns_uid is None or watcher.owns_uid(obj["metadata"]["uid"]):
+                if obj is not None and _owned(watcher, obj):
                     objects.append(obj)
             metadata = page.get("metadata")
             metadata = metadata if isinstance(metadata, dict) else {}
@@ -306,10 +301,8 @@ def handle_line(watcher: Watcher, line: bytes) -> Literal["gone"] | None:
     obj = _checked_object(watcher, raw, f"{event_type} event")
     if obj is None:
         return None
-    version = obj["metadata"].get("resourceVersion")
-    if watcher.owns_uid is None or watcher.owns_uid(obj["metadata"]["uid"]):
-        obj.setdefault("apiVersion", target.api_version)
-        obj.setdefault("kind", target.kind.kind)
+    version = _resource_version(obj)
+    if _owned(watcher, obj):
         try:
             if event_type == "DELETED":
                 watcher.sink.delete(target.cluster, target.kind.kind, obj)
@@ -321,7 +314,7 @@ def handle_line(watcher: Watcher, line: bytes) -> Literal["gone"] | None:
                 "cluster %s %s: the store rejected %s", target.cluster, target.kind.kind, _id(obj)
             )
         watcher.counters.events.inc()
-    if isinstance(version, str) and version:
+    if version:
         state.resource_version = version
     return None
 
@@ -339,6 +332,16 @@ def _checked_object(watcher: Watcher, raw: Any, what: str) -> dict[str, Any] | N
         return None
     assert isinstance(raw, dict)
     return raw
+
+
+def _owned(watcher: Watcher, obj: dict[str, Any]) -> bool:
+    """Whether this replica exports the object (object sharding); if so, completes its shape."""
+    if watcher.owns_uid is not None and not watcher.owns_uid(obj["metadata"]["uid"]):
+        return False
+    # List items of built-in types omit these; set them so the store sees one shape.
+    obj.setdefault("apiVersion", watcher.target.api_version)
+    obj.setdefault("kind", watcher.target.kind.kind)
+    return True
 
 
 def _resource_version(raw: Any) -> str:

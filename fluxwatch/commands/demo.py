@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.app import Exporter
-from exporter.settings import ExporterSettings
+from exporter.settings import ExporterSettings, parse_listen
 from fluxwatch.commands.simulate import describe
 from fluxwatch.wiring import BridgeTransitionSink
 from notifiers.app import Bridge
@@ -152,6 +152,16 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         print("fluxwatch demo: --time-scale must be positive", file=sys.stderr)
         return 2
+    for flag, value in (
+        ("--exporter-listen", args.exporter_listen),
+        ("--bridge-listen", args.bridge_listen),
+    ):
+        # Checked here: a bad address would otherwise surface as a traceback after startup.
+        try:
+            parse_listen(value)
+        except ValueError as exc:
+            print(f"fluxwatch demo: {flag}: {exc}", file=sys.stderr)
+            return 2
     state_dir: Path = args.state_dir or Path(tempfile.mkdtemp(prefix="fluxwatch-demo-"))
     try:
         hmac_key, key_file = _write_hmac_key(state_dir)

@@ -45,19 +45,19 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("show", help="one notification with its events, attempts and last error")
     common(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, help="notification id, as `outbox list` prints it")
     p.set_defaults(handler=_show)
 
     p = sub.add_parser("replay", help="send dead notifications again (same idempotency key)")
     common(p)
-    p.add_argument("ids", type=int, nargs="*", metavar="ID")
+    p.add_argument("ids", type=int, nargs="*", metavar="ID", help="notification ids to replay")
     p.add_argument("--all-dead", action="store_true", help="every dead notification")
     p.add_argument("--destination", help="with --all-dead: only this destination")
     p.set_defaults(handler=_replay)
 
     p = sub.add_parser("purge", help="delete dead and/or delivered notifications")
     common(p)
-    p.add_argument("ids", type=int, nargs="*", metavar="ID")
+    p.add_argument("ids", type=int, nargs="*", metavar="ID", help="notification ids to purge")
     p.add_argument("--dead", action="store_true", help="purge dead notifications")
     p.add_argument("--delivered", action="store_true", help="purge delivered notifications")
     p.add_argument("--older-than", metavar="DURATION", help="only those created before, e.g. 7d")

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def add_arguments(parser: argparse.ArgumentParser, default_scale: float = 1.0) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--preset",
@@ -84,10 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser, default_scale: float = 1.0) -
     parser.add_argument(
         "--time-scale",
         type=float,
-        default=default_scale,
+        default=1.0,
         metavar="X",
         help="how much faster than life the fleet moves: 10 = a 10-minute interval passes in "
-        f"one minute (default: {default_scale:g})",
+        "one minute (default: 1)",
     )
     parser.add_argument(
         "--timestamps",
@@ -132,6 +132,9 @@ def build_server(args: argparse.Namespace) -> SimulatorServer:
         scenario = scenario.with_seed(args.seed)
     if args.time_scale <= 0:
         raise ValueError("--time-scale must be positive")
+    if args.bookmark_interval <= 0:
+        # The bookmark task sleeps this long between rounds: zero or less would spin the loop.
+        raise ValueError("--bookmark-interval must be positive")
     host, port = _listen(args.listen)
     key: bytes | None = None
     if args.events_hmac_key_file is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
+
 import pytest
 
 from fluxwatch.cli import COMMANDS, build_parser
@@ -21,3 +24,20 @@ def test_top_level_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     for command in COMMANDS:
         assert command.__name__.rsplit(".", 1)[1] in out
+
+
+def _undocumented(parser: argparse.ArgumentParser, path: str) -> Iterator[str]:
+    """Every argument, at any depth of subcommands, that --help would print without a text."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if not choice.help:
+                    yield f"{path} {choice.dest}"
+            for name, sub in action.choices.items():
+                yield from _undocumented(sub, f"{path} {name}")
+        elif not action.help:
+            yield f"{path} {'/'.join(action.option_strings) or action.dest}"
+
+
+def test_every_flag_and_argument_has_help() -> None:
+    assert list(_undocumented(build_parser(), "fluxwatch")) == []

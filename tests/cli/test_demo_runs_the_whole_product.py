@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 DEADLINE_SECONDS = 60.0
@@ -94,3 +95,17 @@ def test_demo_serves_metrics_prints_notifications_and_stops_on_sigint(tmp_path: 
             process.stdout.close()
     assert (tmp_path / "kubeconfig").is_file()
     assert (tmp_path / "outbox").is_dir()
+
+
+@pytest.mark.parametrize(
+    "flag", ["--exporter-listen", "--bridge-listen"], ids=["exporter-listen", "bridge-listen"]
+)
+def test_demo_rejects_a_bad_listen_address_with_a_clear_message(tmp_path: Path, flag: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fluxwatch", "demo", "--state-dir", str(tmp_path), flag, "nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"fluxwatch demo: {flag}: expected HOST:PORT, got 'nowhere'"

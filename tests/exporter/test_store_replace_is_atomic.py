@@ -17,13 +17,22 @@ def test_a_scrape_during_replace_sees_the_old_complete_set() -> None:
     store = MetricStore()
     old = [o.kustomization(f"k{i}") for i in range(50)]
     store.replace("c1", "Kustomization", old)
-    # The store reads its clock mid-replace (after deriving, before the swap): scrape there.
+    # The store reads its clock at the start of a replace and again for every transition it
+    # finds while filling the new set (before the swap): scrape at each of those moments.
     store.clock = lambda: (snapshots.append(render(store).decode()), o.T0_UNIX)[1]
-    new = [o.kustomization(f"n{i}") for i in range(60)]
+    # The k* objects turn failing (a transition each, so the clock is read mid-fill).
+    new = [o.failing(o.kustomization(f"k{i}"), "BuildFailed") for i in range(50)]
+    new += [o.kustomization(f"n{i}") for i in range(10)]
     store.replace("c1", "Kustomization", new)
-    assert snapshots, "the clock was not consulted during replace"
-    assert _names(snapshots[0], "Kustomization") == {f"k{i}" for i in range(50)}
-    assert _names(render(store).decode(), "Kustomization") == {f"n{i}" for i in range(60)}
+    assert len(snapshots) > 1, "the clock was not consulted while the new set was filled"
+    for snapshot in snapshots:
+        assert _names(snapshot, "Kustomization") == {f"k{i}" for i in range(50)}
+        statuses = series(samples(snapshot), "flux_resource_status", kind="Kustomization")
+        assert {ls["status"] for ls in statuses} == {"ready"}
+    after = render(store).decode()
+    assert _names(after, "Kustomization") == {f"k{i}" for i in range(50)} | {
+        f"n{i}" for i in range(10)
+    }
 
 
 def test_replace_drops_vanished_objects_and_keeps_other_kinds() -> None:

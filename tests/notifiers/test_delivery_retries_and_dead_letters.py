@@ -3,6 +3,8 @@ letters and replay."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from notifiers.admin import list_notifications, replay_notifications
+from notifiers.outbox import OutboxError
 from tests.notifiers.fakes import (
     WHSEC,
     FakeDestination,
@@ -142,6 +145,35 @@ async def test_dead_letter_then_replay(
         )
         await eventually(lambda: bool(list_notifications(conn, status="delivered")))
         assert list(dest.applied) == [key]  # replay keeps the idempotency key
+        assert list_notifications(conn, status="delivered")[0]["id"] == dead["id"]
+    finally:
+        conn.close()
+        await bridge.stop()
+        await dest.stop()
+
+
+async def test_replay_is_picked_up_after_a_failed_transaction(tmp_path: Path) -> None:
+    dest = await FakeDestination([Step(410)], default=Step(200)).start()
+    bridge = await start(tmp_path, dest)
+    conn = sqlite3.connect(bridge.state_dir / "outbox.sqlite3", isolation_level=None)
+    try:
+        await accept(bridge)
+        await eventually(lambda: bool(list_notifications(conn, status="dead")))
+        [dead] = list_notifications(conn, status="dead")
+        # Hold the replay poll so the failed transaction surely comes before it.
+        assert bridge._maintenance is not None
+        bridge._maintenance.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await bridge._maintenance
+        replay_notifications(conn, [dead["id"]], all_dead=False, destination=None, now=time.time())
+
+        def boom(_conn: sqlite3.Connection) -> None:
+            raise RuntimeError("injected failure")
+
+        with pytest.raises(OutboxError):
+            await bridge.outbox.call(boom)  # the writer reloads its state from disk
+        bridge._maintenance = asyncio.create_task(bridge._maintain())
+        await eventually(lambda: bool(list_notifications(conn, status="delivered")))
         assert list_notifications(conn, status="delivered")[0]["id"] == dead["id"]
     finally:
         conn.close()

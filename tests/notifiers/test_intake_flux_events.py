@@ -103,6 +103,16 @@ async def test_other_hmac_digests_are_accepted(
 BAD_BODIES = [
     ("malformed-json", b"{not json", "malformed_json"),
     ("not-utf8", b"\xff\xfe\x00", "malformed_json"),
+    (
+        "lone-surrogate-in-name",
+        b'{"involvedObject": {"kind": "K", "name": "a\\ud800b"}}',
+        "malformed_json",
+    ),
+    (
+        "lone-upper-surrogate-in-metadata",
+        b'{"involvedObject": {"kind": "K", "name": "x"}, "metadata": {"k": "\\uDC00"}}',
+        "malformed_json",
+    ),
     ("array", b"[]", "invalid_event"),
     ("no-involved-object", b'{"severity": "info"}', "invalid_event"),
     ("no-kind", b'{"involvedObject": {"name": "x"}}', "invalid_event"),

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from notifiers.config import config_from_mapping
 from notifiers.http import redact_url
 from notifiers.intake import new_event_id, parse_flux_event
 from tests.notifiers.fakes import (
+    WHSEC,
     FakeDestination,
     Step,
     bridge_config,
@@ -95,3 +97,32 @@ async def test_errors_and_dead_letters_never_show_the_url(
         conn.close()
         await bridge.stop()
         await dest.stop()
+
+
+def test_config_repr_shows_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "TEST_HMAC_KEYS": f"hmac-{TOKEN}",
+        "TEST_BEARER": f"bearer-{TOKEN}",
+        "TEST_PASSWORD": f"password-{TOKEN}",
+        "TEST_HOOK_URL": f"https://hooks.example.com/{TOKEN}",
+        "TEST_WHSEC": WHSEC,
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    hook = {"type": "webhook", "url_env": "TEST_HOOK_URL", "secret_env": "TEST_WHSEC"}
+    doc = bridge_config(
+        tmp_path,
+        {"hook": hook},
+        flux={"hmac_keys_env": "TEST_HMAC_KEYS"},
+        alertmanager={
+            "bearer_token_env": "TEST_BEARER",
+            "basic_auth": {"username": "am", "password_env": "TEST_PASSWORD"},
+        },
+    )
+    config = config_from_mapping(doc)
+    assert config.flux.hmac_keys  # the secrets were read
+    assert config.alertmanager.basic_password
+    shown = repr(config)
+    assert "'am'" in shown  # the repr is not just empty
+    assert TOKEN not in shown
+    assert WHSEC.removeprefix("whsec_") not in shown

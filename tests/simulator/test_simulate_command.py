@@ -63,10 +63,11 @@ async def test_serves_then_stops_cleanly(
     [
         (["--scenario", "{tmp}/bad.yaml"], "{tmp}/bad.yaml: clusters: at least one cluster"),
         (["--time-scale", "0"], "--time-scale must be positive"),
+        (["--bookmark-interval", "0"], "--bookmark-interval must be positive"),
         (["--listen", "nowhere"], "expected HOST:PORT"),
         (["--events-hmac-key-file", "{tmp}/absent"], "--events-hmac-key-file: cannot read"),
     ],
-    ids=["bad-scenario", "bad-scale", "bad-listen", "missing-key-file"],
+    ids=["bad-scenario", "bad-scale", "bad-bookmark-interval", "bad-listen", "missing-key-file"],
 )
 async def test_bad_input_exits_2_with_a_clear_message(
     tmp_path: Path, args: list[str], message: str
