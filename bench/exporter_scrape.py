@@ -30,7 +30,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from exporter.catalogue import IDENTITY_LABELS
+from catalogue.exporter import IDENTITY_LABELS
 from exporter.exposition import render
 from exporter.families import FAMILIES
 from exporter.sink import ClusterState

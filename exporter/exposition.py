@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import exposition as text_exposition
 from prometheus_client.openmetrics import exposition as om_exposition
 
-from exporter import catalogue as c
-from exporter.catalogue import MetricSpec
+from catalogue import exporter as c
+from catalogue.exporter import MetricSpec
 from exporter.families import escape_label, format_value
 from exporter.history import Histogram
 from exporter.store import ClusterData, KindData, MetricStore

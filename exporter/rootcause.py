@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from exporter.catalogue import APPLIER_KINDS
+from catalogue.exporter import APPLIER_KINDS
 from exporter.kinds import REVISION_SOURCES
 from exporter.status import Derived, ObjKey, revision_matches
 from exporter.transitions import RootCause

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from exporter import catalogue as c
+from catalogue import exporter as c
 
 
 class SelfMetrics:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from catalogue.exporter import STATUSES
 from exporter import exposition
-from exporter.catalogue import STATUSES
 from exporter.publisher import TransitionPublisher
 from exporter.store import MetricStore
 

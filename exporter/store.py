@@ -20,7 +20,7 @@ from itertools import chain
 from types import MappingProxyType
 from typing import Any
 
-from exporter import catalogue as c
+from catalogue import exporter as c
 from exporter.families import Family, ObjectState, families_for, render_object
 from exporter.history import Aggregates, RevisionMemory
 from exporter.kinds import REVISION_SOURCES, SOURCE_KINDS

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from exporter.catalogue import IDENTITY_LABELS, MetricSpec
+from catalogue.exporter import IDENTITY_LABELS, MetricSpec
 from exporter.status import Derived
 from exporter.transitions import RootCause
 

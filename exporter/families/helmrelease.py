@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter import catalogue as c
+from catalogue import exporter as c
 from exporter.families._common import Family, ObjectState, Sample, one
 
 

@@ -3,7 +3,7 @@ ExternalArtifact): the current artifact's size and age."""
 
 from __future__ import annotations
 
-from exporter import catalogue as c
+from catalogue import exporter as c
 from exporter.families._common import Family, one
 
 FAMILIES: tuple[Family, ...] = (

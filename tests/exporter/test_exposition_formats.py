@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from exporter import catalogue
+from catalogue import exporter as catalogue
 from exporter.exposition import gzip_accepted, negotiate, render
 from tests.exporter.fleet import full_store
 from tests.exporter.scrape import samples, value

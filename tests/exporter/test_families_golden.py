@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from exporter import catalogue
+from catalogue import exporter as catalogue
 from exporter.families import FAMILIES
 from exporter.store import MetricStore
 from tests.exporter import objects as o

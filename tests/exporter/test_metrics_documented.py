@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter import catalogue
+from catalogue import exporter as catalogue
 from tests.conftest import REPO_ROOT
 
 DOC = (REPO_ROOT / "docs" / "metrics.md").read_text()

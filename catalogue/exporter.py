@@ -1,7 +1,7 @@
 """Every metric family the exporter serves: name, help, type and label names.
 
-Pure data with no third-party imports: dashboards/ and alerts/ import this module (and only this
-module) so a renamed metric breaks their build, not a dashboard at 3 a.m. The store derives its
+Pure data with no third-party imports (see the ``catalogue`` package): dashboards/ and alerts/
+read metric names only from here, so a renamed metric breaks their build, not a dashboard. The store derives its
 ``# HELP``/``# TYPE`` headers from these specs and the families in ``exporter.families`` render
 sample lines whose labels follow ``labels`` in order, so names, headers and lines cannot drift.
 """
