@@ -1,9 +1,10 @@
 """Every metric family the exporter serves: name, help, type and label names.
 
 Pure data with no third-party imports (see the ``catalogue`` package): dashboards/ and alerts/
-read metric names only from here, so a renamed metric breaks their build, not a dashboard. The store derives its
-``# HELP``/``# TYPE`` headers from these specs and the families in ``exporter.families`` render
-sample lines whose labels follow ``labels`` in order, so names, headers and lines cannot drift.
+read metric names only from here, so a renamed metric breaks their build, not a dashboard.
+The store derives its ``# HELP``/``# TYPE`` headers from these specs and the families in
+``exporter.families`` render sample lines whose labels follow ``labels`` in order, so names,
+headers and lines cannot drift.
 """
 
 from __future__ import annotations
