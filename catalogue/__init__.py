@@ -5,5 +5,7 @@ metric reads it from here: the exporter and the bridge build their series from t
 dashboards/ and alerts/ build their queries from them, and a renamed metric breaks their build
 instead of a dashboard at 3 a.m.
 
+- ``catalogue.specs``: ``MetricSpec``, the shape of one family.
 - ``catalogue.exporter``: the exporter's families (per object, per cluster, self-metrics).
+- ``catalogue.bridge``: the notification bridge's families and their label values.
 """

@@ -1,5 +1,8 @@
 """The bridge's own metrics, in its own ``CollectorRegistry`` (never the global one).
 
+Every family is built from its spec in ``catalogue.bridge`` (name, help, type, labels, buckets),
+so what dashboards and alerts read there is what ``/metrics`` serves.
+
 Counters are updated where things happen; queue depth, oldest pending age, dead letters and
 breaker state are read at scrape time from a ``QueueView`` so they can never drift from the
 outbox they describe.
@@ -15,6 +18,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
+
+from catalogue import bridge as catalogue
+from catalogue.specs import MetricSpec
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -36,26 +42,10 @@ class _QueueCollector(Collector):
         self.view: QueueView | None = None
 
     def collect(self) -> Iterable[Metric]:
-        depth = GaugeMetricFamily(
-            "fluxwatch_bridge_queue_depth",
-            "Deliveries not yet delivered (waiting for their group or for an attempt).",
-            labels=["destination"],
-        )
-        oldest = GaugeMetricFamily(
-            "fluxwatch_bridge_oldest_pending_age_seconds",
-            "Age of the oldest undelivered delivery per destination.",
-            labels=["destination"],
-        )
-        dead = GaugeMetricFamily(
-            "fluxwatch_bridge_dead_letters",
-            "Notifications in the dead-letter state (replay with fluxwatch outbox replay).",
-            labels=["destination"],
-        )
-        breaker = GaugeMetricFamily(
-            "fluxwatch_bridge_circuit_open",
-            "1 while the destination's circuit breaker is open.",
-            labels=["destination"],
-        )
+        depth = _gauge_family(catalogue.QUEUE_DEPTH)
+        oldest = _gauge_family(catalogue.OLDEST_PENDING_AGE)
+        dead = _gauge_family(catalogue.DEAD_LETTERS)
+        breaker = _gauge_family(catalogue.CIRCUIT_OPEN)
         if self.view is not None:
             for name, view in sorted(self.view.destinations_view().items()):
                 depth.add_metric([name], view.queued)
@@ -65,55 +55,34 @@ class _QueueCollector(Collector):
         return [depth, oldest, dead, breaker]
 
 
+def _gauge_family(spec: MetricSpec) -> GaugeMetricFamily:
+    assert spec.type == "gauge", spec.name
+    return GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+
+
+def _counter(spec: MetricSpec, registry: CollectorRegistry) -> Counter:
+    assert spec.type == "counter", spec.name
+    return Counter(spec.family, spec.help, list(spec.labels), registry=registry)
+
+
+def _histogram(spec: MetricSpec, registry: CollectorRegistry) -> Histogram:
+    assert spec.type == "histogram", spec.name
+    return Histogram(
+        spec.name, spec.help, list(spec.labels), buckets=spec.buckets, registry=registry
+    )
+
+
 class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.received = Counter(
-            "fluxwatch_bridge_events_received",
-            "Events accepted and durably stored, by source (flux, alertmanager, transition).",
-            ["source"],
-            registry=r,
-        )
-        self.rejected = Counter(
-            "fluxwatch_bridge_events_rejected",
-            "Payloads rejected at intake, by source and reason "
-            "(malformed_json, invalid_event, bad_signature, bad_token, too_large, storage).",
-            ["source", "reason"],
-            registry=r,
-        )
-        self.dropped = Counter(
-            "fluxwatch_bridge_events_suppressed",
-            "Stored events that produced no delivery, by reason "
-            "(duplicate, once_per_revision, no_change, muted, unrouted).",
-            ["reason"],
-            registry=r,
-        )
-        self.notifications = Counter(
-            "fluxwatch_bridge_notifications_created",
-            "Notifications (one event or a group) created per destination.",
-            ["destination"],
-            registry=r,
-        )
-        self.deliveries = Counter(
-            "fluxwatch_bridge_deliveries",
-            "Delivery attempts by destination and outcome (delivered, retry, dead).",
-            ["destination", "outcome"],
-            registry=r,
-        )
-        self.attempt_seconds = Histogram(
-            "fluxwatch_bridge_delivery_attempt_seconds",
-            "Duration of one delivery attempt.",
-            ["destination"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=r,
-        )
-        self.commit_batch = Histogram(
-            "fluxwatch_bridge_outbox_commit_batch_size",
-            "Operations per outbox transaction (group commit).",
-            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
-            registry=r,
-        )
+        self.received = _counter(catalogue.EVENTS_RECEIVED, r)
+        self.rejected = _counter(catalogue.EVENTS_REJECTED, r)
+        self.dropped = _counter(catalogue.EVENTS_SUPPRESSED, r)
+        self.notifications = _counter(catalogue.NOTIFICATIONS_CREATED, r)
+        self.deliveries = _counter(catalogue.DELIVERIES, r)
+        self.attempt_seconds = _histogram(catalogue.DELIVERY_ATTEMPT_SECONDS, r)
+        self.commit_batch = _histogram(catalogue.OUTBOX_COMMIT_BATCH, r)
         self.queue = _QueueCollector()
         r.register(self.queue)
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}

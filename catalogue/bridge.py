@@ -1,0 +1,125 @@
+"""Every metric family the notification bridge serves: name, help, type and label names.
+
+Pure data (see the ``catalogue`` package): ``notifiers.metrics`` builds its prometheus-client
+metrics from these specs, and dashboards/ and alerts/ read the names and label values from here.
+"""
+
+from __future__ import annotations
+
+from catalogue.specs import MetricSpec
+
+SOURCES: tuple[str, ...] = ("flux", "alertmanager", "transition")
+"""Values of the ``source`` label: where an event came in."""
+
+REJECT_REASONS: tuple[str, ...] = (
+    "malformed_json",
+    "invalid_event",
+    "bad_signature",
+    "bad_token",
+    "too_large",
+    "storage",
+)
+"""Values of ``reason`` on ``fluxwatch_bridge_events_rejected_total``."""
+
+SUPPRESS_REASONS: tuple[str, ...] = (
+    "duplicate",
+    "once_per_revision",
+    "no_change",
+    "muted",
+    "unrouted",
+)
+"""Values of ``reason`` on ``fluxwatch_bridge_events_suppressed_total``."""
+
+DELIVERY_OUTCOMES: tuple[str, ...] = ("delivered", "retry", "dead")
+"""Values of ``outcome`` on ``fluxwatch_bridge_deliveries_total``."""
+
+EVENTS_RECEIVED = MetricSpec(
+    "fluxwatch_bridge_events_received_total",
+    "Events accepted and durably stored, by source (flux, alertmanager, transition).",
+    "counter",
+    ("source",),
+)
+EVENTS_REJECTED = MetricSpec(
+    "fluxwatch_bridge_events_rejected_total",
+    "Payloads rejected at intake, by source and reason "
+    "(malformed_json, invalid_event, bad_signature, bad_token, too_large, storage).",
+    "counter",
+    ("source", "reason"),
+)
+EVENTS_SUPPRESSED = MetricSpec(
+    "fluxwatch_bridge_events_suppressed_total",
+    "Stored events that produced no delivery, by reason "
+    "(duplicate, once_per_revision, no_change, muted, unrouted).",
+    "counter",
+    ("reason",),
+)
+NOTIFICATIONS_CREATED = MetricSpec(
+    "fluxwatch_bridge_notifications_created_total",
+    "Notifications (one event or a group) created per destination.",
+    "counter",
+    ("destination",),
+)
+DELIVERIES = MetricSpec(
+    "fluxwatch_bridge_deliveries_total",
+    "Delivery attempts by destination and outcome (delivered, retry, dead).",
+    "counter",
+    ("destination", "outcome"),
+)
+DELIVERY_ATTEMPT_SECONDS = MetricSpec(
+    "fluxwatch_bridge_delivery_attempt_seconds",
+    "Duration of one delivery attempt.",
+    "histogram",
+    ("destination",),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+OUTBOX_COMMIT_BATCH = MetricSpec(
+    "fluxwatch_bridge_outbox_commit_batch_size",
+    "Operations per outbox transaction (group commit).",
+    "histogram",
+    (),
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+)
+
+# Read from the outbox at scrape time, so they cannot drift from it ----------------------------
+
+QUEUE_DEPTH = MetricSpec(
+    "fluxwatch_bridge_queue_depth",
+    "Deliveries not yet delivered (waiting for their group or for an attempt).",
+    "gauge",
+    ("destination",),
+)
+OLDEST_PENDING_AGE = MetricSpec(
+    "fluxwatch_bridge_oldest_pending_age_seconds",
+    "Age of the oldest undelivered delivery per destination.",
+    "gauge",
+    ("destination",),
+)
+DEAD_LETTERS = MetricSpec(
+    "fluxwatch_bridge_dead_letters",
+    "Notifications in the dead-letter state (replay with fluxwatch outbox replay).",
+    "gauge",
+    ("destination",),
+)
+CIRCUIT_OPEN = MetricSpec(
+    "fluxwatch_bridge_circuit_open",
+    "1 while the destination's circuit breaker is open.",
+    "gauge",
+    ("destination",),
+)
+
+UPDATED: tuple[MetricSpec, ...] = (
+    EVENTS_RECEIVED,
+    EVENTS_REJECTED,
+    EVENTS_SUPPRESSED,
+    NOTIFICATIONS_CREATED,
+    DELIVERIES,
+    DELIVERY_ATTEMPT_SECONDS,
+    OUTBOX_COMMIT_BATCH,
+)
+"""Updated where things happen (intake, routing, delivery, the outbox writer)."""
+
+QUEUE: tuple[MetricSpec, ...] = (QUEUE_DEPTH, OLDEST_PENDING_AGE, DEAD_LETTERS, CIRCUIT_OPEN)
+"""Computed from the outbox's view at scrape time."""
+
+ALL: tuple[MetricSpec, ...] = (*UPDATED, *QUEUE)
+BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}
