@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+# shared/ sits beside the clone; a git worktree under <clone-parent>/wt/<name> finds it one up.
+SHARED = next(
+    (p for p in (REPO_ROOT.parent / "shared", REPO_ROOT.parent.parent / "shared") if p.is_dir()),
+    REPO_ROOT.parent / "shared",
+)
 CRD_DIR = SHARED / "flux-crds"
 EXAMPLES_DIR = SHARED / "flux-examples"
 
