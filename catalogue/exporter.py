@@ -9,11 +9,9 @@ headers and lines cannot drift.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-MetricType = Literal["gauge", "counter", "histogram"]
-Stability = Literal["alpha", "beta", "stable"]
+from catalogue.specs import MetricSpec as MetricSpec
+from catalogue.specs import MetricType as MetricType
+from catalogue.specs import Stability as Stability
 
 IDENTITY_LABELS: tuple[str, ...] = ("cluster", "kind", "namespace", "name")
 """Labels every per-object series starts with, in this order."""
@@ -23,25 +21,6 @@ STATUSES: tuple[str, ...] = ("ready", "failing", "progressing", "stalled", "susp
 
 PER_OBJECT_MODES: tuple[str, ...] = ("all", "not-ready", "none")
 """``--per-object``: which objects get per-object series; aggregates are always complete."""
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    name: str  # as exposed in the text format (counters end in _total)
-    help: str
-    type: MetricType
-    labels: tuple[str, ...]  # every label the series may carry, identity labels first
-    per_object: bool = False  # one or more series per Flux object (subject to --per-object)
-    kinds: tuple[str, ...] = ()  # per-object families limited to these kinds; () = every kind
-    stability: Stability = "alpha"
-    buckets: tuple[float, ...] = ()  # histograms only (upper bounds, +Inf implied)
-
-    @property
-    def family(self) -> str:
-        """The OpenMetrics family name: counters lose their ``_total`` suffix."""
-        if self.type == "counter" and self.name.endswith("_total"):
-            return self.name[: -len("_total")]
-        return self.name
 
 
 def _po(
