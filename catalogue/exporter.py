@@ -1,10 +1,11 @@
 """Every metric family the exporter serves: name, help, type and label names.
 
 Pure data with no third-party imports (see the ``catalogue`` package): dashboards/ and alerts/
-read metric names only from here, so a renamed metric breaks their build, not a dashboard.
-The store derives its ``# HELP``/``# TYPE`` headers from these specs and the families in
-``exporter.families`` render sample lines whose labels follow ``labels`` in order, so names,
-headers and lines cannot drift.
+read metric names only from here, so a renamed metric breaks their build, not a dashboard. The
+store derives its ``# HELP``/``# TYPE`` headers from these specs, the families in
+``exporter.families`` render sample lines whose labels follow ``labels`` in order, and the
+prometheus-client metrics (``exporter.selfmetrics``, ``exporter.kube.health``) are created from
+them, so names, headers and lines cannot drift.
 """
 
 from __future__ import annotations
@@ -261,7 +262,9 @@ PER_OBJECT: tuple[MetricSpec, ...] = (
     CANARY_FAILED_CHECKS,
     CANARY_ITERATIONS,
 )
-"""In exposition order. ``gotk_resource_info`` is separate: it is only served on request."""
+"""The one table of per-object families, in exposition order: ``exporter.families`` builds its
+families from this tuple (each spec paired with its sampling function), so the order lives only
+here. ``gotk_resource_info`` is separate: it is only served on request."""
 
 # Aggregates (always complete, whatever --per-object says) -------------------------------------
 
@@ -286,6 +289,13 @@ CLUSTER_SYNCED = MetricSpec(
 CLUSTER_LAST_FULL_SYNC = MetricSpec(
     "flux_cluster_last_full_sync_timestamp_seconds",
     "Unix time the last complete list of every served kind of the cluster ended.",
+    "gauge",
+    ("cluster",),
+)
+CLUSTER_AUTH_FAILED = MetricSpec(
+    "flux_cluster_auth_failed",
+    "1 while the cluster's API server rejects the exporter's credentials (HTTP 401 or 403), "
+    "else 0.",
     "gauge",
     ("cluster",),
 )
@@ -326,6 +336,7 @@ TIME_TO_RECOVER = MetricSpec(
 AGGREGATES: tuple[MetricSpec, ...] = (
     CLUSTER_RESOURCES,
     CLUSTER_REACHABLE,
+    CLUSTER_AUTH_FAILED,
     CLUSTER_SYNCED,
     CLUSTER_LAST_FULL_SYNC,
     CLUSTER_KIND_SERVED,
@@ -378,5 +389,54 @@ SELF: tuple[MetricSpec, ...] = (
     SELF_OBJECTS,
 )
 
-ALL: tuple[MetricSpec, ...] = (*PER_OBJECT, GOTK_RESOURCE_INFO, *AGGREGATES, *SELF)
+# The watch layer's health (exporter.kube.health, its own registry, per cluster) ---------------
+
+WATCH_RESTARTS = MetricSpec(
+    "fluxwatch_exporter_watch_restarts_total",
+    "Watch streams reopened, by reason: timeout (server ended it, routine), gone (410, "
+    "relisted), inactivity (silent stream), error (connection or API error).",
+    "counter",
+    ("cluster", "reason"),
+)
+RELISTS = MetricSpec(
+    "fluxwatch_exporter_relists_total",
+    "Full lists of a kind after the first one (410 Gone, reconnect after history loss).",
+    "counter",
+    ("cluster",),
+)
+API_ERRORS = MetricSpec(
+    "fluxwatch_exporter_api_errors_total",
+    "Failed API requests by HTTP status code; 'connection' when no answer came.",
+    "counter",
+    ("cluster", "code"),
+)
+DECODE_ERRORS = MetricSpec(
+    "fluxwatch_exporter_decode_errors_total",
+    "Watch lines or list items that were not valid JSON objects, or that the store could not "
+    "take; each is skipped.",
+    "counter",
+    ("cluster",),
+)
+WATCH_EVENTS = MetricSpec(
+    "fluxwatch_exporter_watch_events_total",
+    "Watch events processed (ADDED, MODIFIED, DELETED; bookmarks excluded).",
+    "counter",
+    ("cluster",),
+)
+
+WATCH_HEALTH: tuple[MetricSpec, ...] = (
+    WATCH_RESTARTS,
+    RELISTS,
+    API_ERRORS,
+    DECODE_ERRORS,
+    WATCH_EVENTS,
+)
+
+ALL: tuple[MetricSpec, ...] = (
+    *PER_OBJECT,
+    GOTK_RESOURCE_INFO,
+    *AGGREGATES,
+    *SELF,
+    *WATCH_HEALTH,
+)
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}

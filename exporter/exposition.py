@@ -80,6 +80,9 @@ def _state_text(name: str, cl: ClusterData) -> dict[str, bytes]:
         text[c.CLUSTER_REACHABLE.name] = _line(
             c.CLUSTER_REACHABLE.name, one, (name,), state.reachable
         ).encode()
+        text[c.CLUSTER_AUTH_FAILED.name] = _line(
+            c.CLUSTER_AUTH_FAILED.name, one, (name,), state.auth_failed
+        ).encode()
         text[c.CLUSTER_SYNCED.name] = _line(
             c.CLUSTER_SYNCED.name, one, (name,), state.synced
         ).encode()
@@ -119,6 +122,7 @@ def _aggregate_bodies(store: MetricStore) -> Iterable[tuple[MetricSpec, bytes]]:
     yield c.CLUSTER_RESOURCES, b"".join(resources)
     for spec in (
         c.CLUSTER_REACHABLE,
+        c.CLUSTER_AUTH_FAILED,
         c.CLUSTER_SYNCED,
         c.CLUSTER_LAST_FULL_SYNC,
         c.CLUSTER_KIND_SERVED,

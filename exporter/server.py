@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from catalogue.exporter import STATUSES
 from exporter import exposition
 from exporter.publisher import TransitionPublisher
+from exporter.sink import ClusterState
 from exporter.store import MetricStore
 
 GZIP_IN_THREAD_BYTES = 1 << 20
@@ -112,6 +113,14 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _reachable(state: ClusterState | None) -> str:
+    if state is None:
+        return "unknown"
+    if state.auth_failed:
+        return "NO: credentials rejected" if not state.reachable else "credentials rejected"
+    return "yes" if state.reachable else "NO"
+
+
 def status_page(store: MetricStore, ready: bool) -> str:
     """A short human-readable page: clusters, their sync state and object counts."""
     rows = []
@@ -124,7 +133,7 @@ def status_page(store: MetricStore, ready: bool) -> str:
                 counts[status] += n
         cells = [
             name,
-            "unknown" if state is None else ("yes" if state.reachable else "NO"),
+            _reachable(state),
             "unknown" if state is None else ("yes" if state.synced else "syncing"),
             _when(state.last_full_sync if state else None),
             str(sum(counts.values())),

@@ -24,6 +24,7 @@ class ClusterState:
     last_full_sync: float | None = None  # unix time the last complete list of all kinds ended
     served: Mapping[str, str] = field(default_factory=dict)  # kind -> apiVersion in use
     error: str = ""  # last connection or API error, for the status page; no secrets
+    auth_failed: bool = False  # the API server rejects our credentials (401/403)
 
 
 class FluxObjectSink(Protocol):

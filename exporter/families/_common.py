@@ -48,10 +48,14 @@ class ObjectState:
         return d
 
 
+Sampler = Callable[[ObjectState], Sequence[Sample]]
+"""What a family reads from one object: its samples, none when the value is unknown."""
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     spec: MetricSpec
-    samples: Callable[[ObjectState], Sequence[Sample]]
+    samples: Sampler
     cluster_only_identity: bool = False  # gotk_resource_info brings its own identity labels
 
     def applies_to(self, kind: str) -> bool:
@@ -112,9 +116,12 @@ def render_object(
             names = spec.labels[len(IDENTITY_LABELS) :]
         lines = []
         for values, value in samples:
+            # strict: a sampler returning more or fewer values than its spec has labels is a
+            # bug that must fail loudly (counted as store_error), not shift values onto the
+            # wrong labels.
             extra = "".join(
                 f',{label}="{escape_label(v, notes)}"'
-                for label, v in zip(names, values, strict=False)
+                for label, v in zip(names, values, strict=True)
                 if v
             )
             lines.append(f"{prefix}{extra}}} {format_value(value)}\n")

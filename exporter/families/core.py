@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from catalogue import exporter as c
-from exporter.families._common import Family, ObjectState, Sample, one
+from catalogue.exporter import MetricSpec
+from exporter.families._common import ObjectState, Sample, Sampler, one
 
 
 def _status(s: ObjectState) -> Sequence[Sample]:
@@ -48,15 +49,15 @@ def _drift_since(s: ObjectState) -> Sequence[Sample]:
     return one(s.drift_since if s.wanted_revision else None)
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family(c.RESOURCE_STATUS, _status),
-    Family(c.RESOURCE_STATUS_SINCE, lambda s: one(s.since)),
-    Family(c.RESOURCE_INFO, _info),
-    Family(c.RESOURCE_LAST_SUCCESS, lambda s: one(s.derived.last_success)),
-    Family(c.RESOURCE_LAST_ATTEMPT, lambda s: one(s.derived.last_attempt)),
-    Family(c.RESOURCE_INTERVAL, lambda s: one(s.derived.interval)),
-    Family(c.RESOURCE_GENERATION_LAG, lambda s: one(s.derived.generation_lag)),
-    Family(c.RESOURCE_DRIFT, _drift),
-    Family(c.RESOURCE_DRIFT_SINCE, _drift_since),
-    Family(c.INVENTORY_ENTRIES, lambda s: one(s.derived.inventory)),
-)
+SAMPLERS: dict[MetricSpec, Sampler] = {
+    c.RESOURCE_STATUS: _status,
+    c.RESOURCE_STATUS_SINCE: lambda s: one(s.since),
+    c.RESOURCE_INFO: _info,
+    c.RESOURCE_LAST_SUCCESS: lambda s: one(s.derived.last_success),
+    c.RESOURCE_LAST_ATTEMPT: lambda s: one(s.derived.last_attempt),
+    c.RESOURCE_INTERVAL: lambda s: one(s.derived.interval),
+    c.RESOURCE_GENERATION_LAG: lambda s: one(s.derived.generation_lag),
+    c.RESOURCE_DRIFT: _drift,
+    c.RESOURCE_DRIFT_SINCE: _drift_since,
+    c.INVENTORY_ENTRIES: lambda s: one(s.derived.inventory),
+}

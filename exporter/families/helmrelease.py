@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from catalogue import exporter as c
-from exporter.families._common import Family, ObjectState, Sample, one
+from catalogue.exporter import MetricSpec
+from exporter.families._common import ObjectState, Sample, Sampler, one
 
 
 def _last_action(s: ObjectState) -> Sequence[Sample]:
@@ -13,10 +14,10 @@ def _last_action(s: ObjectState) -> Sequence[Sample]:
     return (((action,), 1.0),) if action else ()
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family(c.HELMRELEASE_FAILURES, lambda s: one(s.derived.failures)),
-    Family(c.HELMRELEASE_INSTALL_FAILURES, lambda s: one(s.derived.install_failures)),
-    Family(c.HELMRELEASE_UPGRADE_FAILURES, lambda s: one(s.derived.upgrade_failures)),
-    Family(c.HELMRELEASE_DRIFTED, lambda s: one(s.derived.drifted)),
-    Family(c.HELMRELEASE_LAST_ACTION, _last_action),
-)
+SAMPLERS: dict[MetricSpec, Sampler] = {
+    c.HELMRELEASE_FAILURES: lambda s: one(s.derived.failures),
+    c.HELMRELEASE_INSTALL_FAILURES: lambda s: one(s.derived.install_failures),
+    c.HELMRELEASE_UPGRADE_FAILURES: lambda s: one(s.derived.upgrade_failures),
+    c.HELMRELEASE_DRIFTED: lambda s: one(s.derived.drifted),
+    c.HELMRELEASE_LAST_ACTION: _last_action,
+}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from catalogue import exporter as c
-from exporter.families._common import Family, ObjectState, Sample, one
+from catalogue.exporter import MetricSpec
+from exporter.families._common import ObjectState, Sample, Sampler, one
 
 
 def _latest(s: ObjectState) -> Sequence[Sample]:
@@ -15,8 +16,8 @@ def _latest(s: ObjectState) -> Sequence[Sample]:
     return (((d.latest_image, d.latest_tag), 1.0),)
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family(c.IMAGEPOLICY_LATEST, _latest),
-    Family(c.IMAGEREPOSITORY_TAGS, lambda s: one(s.derived.tags)),
-    Family(c.IMAGEREPOSITORY_LAST_SCAN, lambda s: one(s.derived.last_scan)),
-)
+SAMPLERS: dict[MetricSpec, Sampler] = {
+    c.IMAGEPOLICY_LATEST: _latest,
+    c.IMAGEREPOSITORY_TAGS: lambda s: one(s.derived.tags),
+    c.IMAGEREPOSITORY_LAST_SCAN: lambda s: one(s.derived.last_scan),
+}

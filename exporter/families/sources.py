@@ -4,9 +4,10 @@ ExternalArtifact): the current artifact's size and age."""
 from __future__ import annotations
 
 from catalogue import exporter as c
-from exporter.families._common import Family, one
+from catalogue.exporter import MetricSpec
+from exporter.families._common import Sampler, one
 
-FAMILIES: tuple[Family, ...] = (
-    Family(c.SOURCE_ARTIFACT_SIZE, lambda s: one(s.derived.artifact_size)),
-    Family(c.SOURCE_ARTIFACT_UPDATED, lambda s: one(s.derived.artifact_updated)),
-)
+SAMPLERS: dict[MetricSpec, Sampler] = {
+    c.SOURCE_ARTIFACT_SIZE: lambda s: one(s.derived.artifact_size),
+    c.SOURCE_ARTIFACT_UPDATED: lambda s: one(s.derived.artifact_updated),
+}

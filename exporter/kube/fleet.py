@@ -37,6 +37,9 @@ from exporter.sink import ClusterState, FluxObjectSink
 
 log = logging.getLogger(__name__)
 
+AUTH_FAILURE_CODES = frozenset({401, 403})
+"""Answers that mean the credentials (or their RBAC) are refused, not that the API is down."""
+
 Clock = Callable[[], float]
 
 
@@ -111,6 +114,7 @@ class ClusterRunner:
         self._ever_listed: set[str] = set()
         self._served: dict[str, str] = {}
         self._published: ClusterState | None = None
+        self._denied: set[str] = set()  # kinds ("" = discovery) last answered with 401/403
 
     @property
     def name(self) -> str:
@@ -118,11 +122,25 @@ class ClusterRunner:
 
     # ---- WatchObserver ---------------------------------------------------------------------
 
-    def request_succeeded(self) -> None:
+    def request_succeeded(self, kind: str = "") -> None:
+        if self._denied:
+            self._denied.discard(kind)
+            if not self._denied:
+                self._update(reachable=True, error="", auth_failed=False)
+                return
         if not self.state.reachable:
             self._update(reachable=True, error="")
 
-    def request_failed(self, error: BaseException) -> None:
+    def request_failed(self, error: BaseException, kind: str = "") -> None:
+        if isinstance(error, ApiError) and error.code in AUTH_FAILURE_CODES:
+            # The server answered, but nothing can be watched with these credentials (or, for
+            # one kind, this RBAC): an operator must fix the kubeconfig or the role, so this is
+            # told apart from an outage, which fixes itself.
+            self._denied.add(kind)
+            message = f"authentication failed: {error}"
+            if not self.state.auth_failed or self.state.error != message:
+                self._update(auth_failed=True, error=message)
+            return
         connection_level = isinstance(error, ConnectionFailed) or (
             isinstance(error, ApiError) and error.code in (502, 503, 504)
         )
@@ -227,9 +245,14 @@ class ClusterRunner:
             )
             self._watches[kind] = (version, task)
         self._served = dict(served)
+        self._denied.discard("")
+        for kind in list(self._denied):
+            if kind not in served:
+                self._denied.discard(kind)
         self._update(
             reachable=True,
-            error="",
+            auth_failed=bool(self._denied),
+            error=self.state.error if self._denied else "",
             served={k: f"{KINDS_BY_NAME[k].group}/{v}" for k, v in sorted(served.items())},
             synced=set(served) <= self._ever_listed,
         )
@@ -255,7 +278,11 @@ class ClusterRunner:
         if previous == state:
             return
         if previous is None or _loggable(previous) != _loggable(state):
-            log.info("cluster %s: %s", self.name, describe_state(state))
+            # Failures, and the end of one, at warning: `--log-level warning` must still show
+            # a cluster that cannot be watched and when it came back.
+            troubled = _troubled(state) or (previous is not None and _troubled(previous))
+            level = logging.WARNING if troubled else logging.INFO
+            log.log(level, "cluster %s: %s", self.name, describe_state(state))
         self._published = state
         if state.error == "connecting" and not state.reachable:
             # Not told to the sink: "unreachable" then "reachable" at start would read as an
@@ -265,14 +292,28 @@ class ClusterRunner:
 
 
 def _loggable(state: ClusterState) -> tuple[object, ...]:
-    return (state.reachable, state.synced, tuple(sorted(state.served.items())), state.error)
+    return (
+        state.reachable,
+        state.auth_failed,
+        state.synced,
+        tuple(sorted(state.served.items())),
+        state.error,
+    )
+
+
+def _troubled(state: ClusterState) -> bool:
+    connecting = not state.reachable and state.error == "connecting"
+    return not connecting and (state.auth_failed or not state.reachable or bool(state.error))
 
 
 def describe_state(state: ClusterState) -> str:
     """One human line for a cluster state change (no secrets: errors carry no credentials)."""
     if not state.reachable and state.error == "connecting":
         return "connecting"
-    parts = ["reachable" if state.reachable else "unreachable"]
+    if state.auth_failed:
+        parts = ["credentials rejected"]
+    else:
+        parts = ["reachable" if state.reachable else "unreachable"]
     if state.reachable:
         parts.append("synced" if state.synced else "syncing")
         versions = sorted(set(state.served.values()))

@@ -3,7 +3,9 @@
 These count what happens to the watches (restarts, relists, API errors by code, decode errors,
 events), per cluster. Reachability and the last full sync are not here: they travel to the store
 through ``FluxObjectSink.cluster_changed`` and are rendered as fleet metrics beside the objects.
-The registry is passed in (one per exporter, one per test), never the global one.
+Names, help texts and labels come from ``catalogue.exporter.WATCH_HEALTH``, so dashboards and
+alerts can name them. The registry is passed in (one per exporter, one per test), never the
+global one.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter
 
+from catalogue import exporter as c
+
 RestartReason = Literal["timeout", "gone", "inactivity", "error"]
 
-WATCH_RESTARTS = "fluxwatch_exporter_watch_restarts_total"
-RELISTS = "fluxwatch_exporter_relists_total"
-API_ERRORS = "fluxwatch_exporter_api_errors_total"
-DECODE_ERRORS = "fluxwatch_exporter_decode_errors_total"
-EVENTS = "fluxwatch_exporter_watch_events_total"
+
+def _counter(spec: c.MetricSpec, registry: CollectorRegistry) -> Counter:
+    # prometheus-client appends _total to counter names itself: it takes the family name.
+    return Counter(spec.family, spec.help, list(spec.labels), registry=registry)
 
 
 @dataclass(slots=True)
@@ -35,39 +38,11 @@ class ClusterCounters:
 class WatchHealth:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        # prometheus-client appends _total to counter names itself.
-        self.restarts = Counter(
-            WATCH_RESTARTS.removesuffix("_total"),
-            "Watch streams reopened, by reason: timeout (server ended it, routine), gone "
-            "(410, relisted), inactivity (silent stream), error (connection or API error).",
-            ["cluster", "reason"],
-            registry=registry,
-        )
-        self.relists = Counter(
-            RELISTS.removesuffix("_total"),
-            "Full lists of a kind after the first one (410 Gone, reconnect after history loss).",
-            ["cluster"],
-            registry=registry,
-        )
-        self.api_errors = Counter(
-            API_ERRORS.removesuffix("_total"),
-            "Failed API requests by HTTP status code; 'connection' when no answer came.",
-            ["cluster", "code"],
-            registry=registry,
-        )
-        self.decode_errors = Counter(
-            DECODE_ERRORS.removesuffix("_total"),
-            "Watch lines or list items that were not valid JSON objects, or that the store "
-            "could not take; each is skipped.",
-            ["cluster"],
-            registry=registry,
-        )
-        self.events = Counter(
-            EVENTS.removesuffix("_total"),
-            "Watch events processed (ADDED, MODIFIED, DELETED; bookmarks excluded).",
-            ["cluster"],
-            registry=registry,
-        )
+        self.restarts = _counter(c.WATCH_RESTARTS, registry)
+        self.relists = _counter(c.RELISTS, registry)
+        self.api_errors = _counter(c.API_ERRORS, registry)
+        self.decode_errors = _counter(c.DECODE_ERRORS, registry)
+        self.events = _counter(c.WATCH_EVENTS, registry)
         self._bound: dict[str, ClusterCounters] = {}
 
     def cluster(self, cluster: str) -> ClusterCounters:

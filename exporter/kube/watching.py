@@ -50,11 +50,12 @@ class StreamEndedEarly(Exception):
 class WatchObserver(Protocol):
     """The cluster's bookkeeping, told about outcomes that change the cluster's state."""
 
-    def request_succeeded(self) -> None:
-        """A request got an answer: the API is reachable."""
+    def request_succeeded(self, kind: str = "") -> None:
+        """A request for ``kind`` ("" for discovery) got an answer: the API is reachable."""
 
-    def request_failed(self, error: BaseException) -> None:
-        """A request failed; connection-level failures make the cluster unreachable."""
+    def request_failed(self, error: BaseException, kind: str = "") -> None:
+        """A request failed; connection-level failures make the cluster unreachable, 401/403
+        mark its credentials as rejected (for ``kind``, "" for discovery)."""
 
     def listed(self, kind: str, count: int) -> None:
         """A complete list of ``kind`` was handed to the sink."""
@@ -131,13 +132,13 @@ async def infinite_watch(watcher: Watcher) -> NoReturn:
             log.info("cluster %s %s: watch silent, reconnecting", target.cluster, target.kind.kind)
         except ApiError as exc:
             watcher.health.api_error(target.cluster, exc.code)
-            watcher.observer.request_failed(exc)
+            watcher.observer.request_failed(exc, target.kind.kind)
             retry_after = exc.retry_after
             if exc.code == 410:
                 watcher.state.resource_version = None  # e.g. an expired list continue token
         except ConnectionFailed as exc:
             watcher.health.api_error(target.cluster, None)
-            watcher.observer.request_failed(exc)
+            watcher.observer.request_failed(exc, target.kind.kind)
         except Exception:  # a bug here must cost one reconnect, not the kind's watch forever
             log.exception("cluster %s %s: watch failed", target.cluster, target.kind.kind)
         watcher.health.restart(target.cluster, reason)
@@ -181,7 +182,7 @@ async def list_objects(watcher: Watcher) -> str:
             page = await watcher.client.get_json(
                 target.path, query, deadline=watcher.settings.request_timeout_seconds
             )
-            watcher.observer.request_succeeded()
+            watcher.observer.request_succeeded(target.kind.kind)
             if not isinstance(page, dict) or not isinstance(page.get("items"), list):
                 raise ApiError(200, "InvalidList", f"{target.path}: no items in the list")
             for item in page["items"]:
@@ -224,7 +225,7 @@ async def watch_once(watcher: Watcher, resource_version: str) -> WatchEnd:
         async with watcher.client.stream(
             target.path, query, connect_timeout=settings.request_timeout_seconds
         ) as content:
-            watcher.observer.request_succeeded()
+            watcher.observer.request_succeeded(target.kind.kind)
             inactivity = settings.inactivity_timeout_seconds
             opened = loop.time()
             lines = 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalogue import exporter as catalogue
 from exporter.app import Exporter
-from exporter.kube.health import API_ERRORS
 from exporter.transitions import Transition
 from simulator.server import SimulatorServer
 from tests.exporter.kube.conftest import eventually, scrape, settings_for, value
@@ -32,7 +32,7 @@ async def test_outage_flips_reachability_and_back(
         await eventually(down)
         during = await scrape(exporter.url)
         assert value(during, "flux_cluster_reachable", cluster="c2") == 1  # others unaffected
-        assert (value(during, API_ERRORS, cluster="c1", code=code) or 0) >= 1
+        assert (value(during, catalogue.API_ERRORS.name, cluster="c1", code=code) or 0) >= 1
         # The objects stay exported (last known state) while the cluster is away.
         assert value(during, "flux_cluster_synced", cluster="c1") == 1
 

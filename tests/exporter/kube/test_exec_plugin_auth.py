@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from catalogue import exporter as catalogue
 from exporter.app import Exporter
-from exporter.kube.health import API_ERRORS
 from simulator.server import SimulatorServer
 from tests.exporter.kube.conftest import eventually, settings_for
 
@@ -55,16 +55,24 @@ async def test_exec_plugin_token_is_renewed_after_401(sim: SimulatorServer, tmp_
         registry = exporter.health.registry
         await eventually(
             lambda: (
-                (registry.get_sample_value(API_ERRORS, {"cluster": "c1", "code": "401"}) or 0) >= 1
+                (
+                    registry.get_sample_value(
+                        catalogue.API_ERRORS.name, {"cluster": "c1", "code": "401"}
+                    )
+                    or 0
+                )
+                >= 1
             )
         )
         before = exporter.store.clusters["c1"].state
         assert before is not None
         assert not before.synced
         assert "401" in before.error
+        assert before.auth_failed
         token_file.write_text(sim.cluster("c1").token)  # the identity provider issues a new one
         await eventually(lambda: _synced(exporter))
         state = exporter.store.clusters["c1"].state
         assert state is not None
         assert state.reachable
         assert state.synced
+        assert not state.auth_failed  # accepted again: no longer reported as rejected

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from catalogue import exporter as catalogue
 from exporter.app import Exporter
-from exporter.kube.health import RELISTS, WATCH_RESTARTS
 from simulator.scenario import preset
 from simulator.server import SimulatorServer
 from tests.exporter.kube.conftest import (
@@ -30,7 +30,9 @@ async def test_silent_stream_is_reopened_and_keeps_working(tmp_path: Path) -> No
 
             async def reopened() -> bool:
                 samples = await scrape(exporter.url)
-                restarts = value(samples, WATCH_RESTARTS, cluster="c1", reason="inactivity")
+                restarts = value(
+                    samples, catalogue.WATCH_RESTARTS.name, cluster="c1", reason="inactivity"
+                )
                 return (restarts or 0) >= 15  # each of the 14 kinds at least once, about
 
             await eventually(reopened)
@@ -46,5 +48,8 @@ async def test_silent_stream_is_reopened_and_keeps_working(tmp_path: Path) -> No
 
             await eventually(failing)
             samples = await scrape(exporter.url)
-    assert value(samples, RELISTS, cluster="c1") in (None, 0.0)  # reopened from its version
+    assert value(samples, catalogue.RELISTS.name, cluster="c1") in (
+        None,
+        0.0,
+    )  # reopened from its version
     assert value(samples, "flux_cluster_reachable", cluster="c1") == 1  # silence is not an outage

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import secrets
 
+from catalogue import exporter as catalogue
 from exporter.app import Exporter
 from exporter.kinds import KINDS
-from exporter.kube.health import RELISTS, WATCH_RESTARTS
 from simulator.server import SimulatorServer
 from tests.exporter.kube.conftest import (
     Samples,
@@ -55,8 +55,8 @@ async def test_history_lost_during_a_drop_relists_without_missing_or_stale_serie
     assert ("GitRepository", added["metadata"]["namespace"], "added-while-away") in _exposed(
         samples
     )
-    assert (value(samples, RELISTS, cluster="c1") or 0) >= 1
-    assert (value(samples, WATCH_RESTARTS, cluster="c1", reason="gone") or 0) >= 1
+    assert (value(samples, catalogue.RELISTS.name, cluster="c1") or 0) >= 1
+    assert (value(samples, catalogue.WATCH_RESTARTS.name, cluster="c1", reason="gone") or 0) >= 1
     # Aggregates agree with the per-object series (the kind was swapped in whole).
     counted = sum(
         v

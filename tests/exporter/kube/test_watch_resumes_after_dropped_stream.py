@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from catalogue import exporter as catalogue
 from exporter.app import Exporter
-from exporter.kube.health import RELISTS, WATCH_RESTARTS
 from simulator.server import SimulatorServer
 from tests.exporter.kube.conftest import (
     FAST_WATCH,
@@ -43,8 +43,8 @@ async def test_aborted_stream_resumes_and_delivers_changes_made_meanwhile(
         await eventually(lambda: _status(exporter, "Kustomization", namespace, name) == "failing")
         samples = await scrape(exporter.url)
     # The change came through the resumed watch: nothing was listed a second time.
-    assert value(samples, RELISTS, cluster="c1") in (None, 0.0)
-    assert (value(samples, WATCH_RESTARTS, cluster="c1", reason="error") or 0) >= 1
+    assert value(samples, catalogue.RELISTS.name, cluster="c1") in (None, 0.0)
+    assert (value(samples, catalogue.WATCH_RESTARTS.name, cluster="c1", reason="error") or 0) >= 1
 
 
 async def test_server_timeout_resumes_from_last_version(sim: SimulatorServer) -> None:
@@ -57,7 +57,7 @@ async def test_server_timeout_resumes_from_last_version(sim: SimulatorServer) ->
         await eventually(exporter.ready)
         # Every stream ends after 1 s; wait for a few ends, then change an object.
         registry = exporter.health.registry
-        sample = WATCH_RESTARTS.removesuffix("_total") + "_total"
+        sample = catalogue.WATCH_RESTARTS.name
         await eventually(
             lambda: (
                 (registry.get_sample_value(sample, {"cluster": "c1", "reason": "timeout"}) or 0)
@@ -68,4 +68,4 @@ async def test_server_timeout_resumes_from_last_version(sim: SimulatorServer) ->
         c1.apply(make_failing(target, "GitOperationFailed"))
         await eventually(lambda: _status(exporter, "GitRepository", namespace, name) == "failing")
         samples = await scrape(exporter.url)
-    assert value(samples, RELISTS, cluster="c1") in (None, 0.0)
+    assert value(samples, catalogue.RELISTS.name, cluster="c1") in (None, 0.0)
