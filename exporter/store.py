@@ -22,6 +22,7 @@ from typing import Any
 
 from catalogue import exporter as c
 from exporter.families import Family, ObjectState, families_for, render_object
+from exporter.families._common import RETRYING
 from exporter.history import Aggregates, RevisionMemory
 from exporter.kinds import REVISION_SOURCES, SOURCE_KINDS
 from exporter.publisher import TransitionPublisher
@@ -282,9 +283,16 @@ class MetricStore:
     ) -> ObjectState:
         if prev is not None and prev.derived.status == d.status:
             since = prev.since
+        elif prev is not None and d.status in _BAD and prev.bad_status == d.status:
+            # Back from a retry (Flux shows Ready=Unknown while it runs): still failing since
+            # the first failure, so "failing for 15 minutes" can fire for an object that keeps
+            # retrying, the case it exists for.
+            since = prev.bad_since
         else:
             since = d.since if d.since is not None else now
+        bad_status, bad_since = "", None
         if d.status in _BAD:
+            bad_status, bad_since = d.status, since
             failing_since = prev.failing_since if prev is not None else None
             if failing_since is None:
                 failing_since = since
@@ -294,12 +302,16 @@ class MetricStore:
         else:
             failing_since = prev.failing_since if prev is not None else None
             failure_reason = prev.failure_reason if prev is not None else ""
+            if prev is not None and d.status in RETRYING:
+                bad_status, bad_since = prev.bad_status, prev.bad_since
         state = ObjectState(
             cluster=cl.name,
             derived=d,
             since=since,
             failing_since=failing_since,
             failure_reason=failure_reason,
+            bad_status=bad_status,
+            bad_since=bad_since,
         )
         if prev is not None:
             state.wanted_revision = prev.wanted_revision

@@ -16,7 +16,8 @@ from catalogue.exporter import IDENTITY_LABELS, MetricSpec
 from exporter.status import Derived
 from exporter.transitions import RootCause
 
-_RETRYING = frozenset({"progressing", "unknown"})
+RETRYING = frozenset({"progressing", "unknown"})
+"""Statuses a failing object passes through while Flux retries it (Ready=Unknown during a run)."""
 
 MAX_LABEL_VALUE = 256
 """Longer label values are cut (and counted): a label is an index key, not a message."""
@@ -37,13 +38,17 @@ class ObjectState:
     drift_since: float | None = None
     failing_since: float | None = None  # entered failing/stalled and not ready since
     failure_reason: str = ""  # the reason it last failed with, while not ready since
+    # The failing or stalled status it last had, and since when, kept through the retries in
+    # between: a retry is not a recovery, so coming back to the same status keeps its "since".
+    bad_status: str = ""
+    bad_since: float | None = None
 
     def for_root_cause(self) -> Derived:
         """The object as root-cause walks see it: one retrying after a failure (Flux shows
         Ready=Unknown while the retry runs) still counts as failing with its last reason, so
         the root labels of its dependents do not flap with every retry."""
         d = self.derived
-        if self.failing_since is not None and self.failure_reason and d.status in _RETRYING:
+        if self.failing_since is not None and self.failure_reason and d.status in RETRYING:
             return replace(d, status="failing", reason=self.failure_reason)
         return d
 

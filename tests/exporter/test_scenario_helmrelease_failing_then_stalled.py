@@ -14,12 +14,19 @@ async def test_failing_then_stalled_then_recovered(tmp_path: Path) -> None:
         ns, name = ref(run.c1.objects("HelmRelease")[0])
         hr = {"kind": "HelmRelease", "namespace": ns, "name": name}
         run.c1.fail("HelmRelease", ns, name, "upgrade")
-        await run.sim.advance(120)
-        obj = run.c1.get("HelmRelease", ns, name)
-        assert obj is not None
+        first_failure = None
+        for _ in range(24):  # 120 s in 5 s steps: note when the upgrade first failed
+            await run.sim.advance(5)
+            obj = run.c1.get("HelmRelease", ns, name)
+            assert obj is not None
+            ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+            if first_failure is None and ready["status"] == "False":
+                first_failure = ready["lastTransitionTime"]
+        assert first_failure is not None
         status = obj["status"]
-        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
         assert ready["status"] == "False"
+        assert status["failures"] > 1  # it retried: Ready went Unknown and False again
+        assert ready["lastTransitionTime"] > first_failure
         data = await run.until(
             lambda d: (
                 value(d, "flux_helmrelease_upgrade_failures", **hr) == status["upgradeFailures"]
@@ -30,8 +37,9 @@ async def test_failing_then_stalled_then_recovered(tmp_path: Path) -> None:
             value(data, "flux_resource_status", status="failing", reason="UpgradeFailed", **hr) == 1
         )
         assert value(data, "flux_resource_status", root_kind="HelmRelease", root_name=name) == 1
+        # Failing since the first failure, not since the latest retry.
         assert value(data, "flux_resource_status_since_timestamp_seconds", **hr) == parse_time(
-            ready["lastTransitionTime"]
+            first_failure
         )
         assert value(data, "flux_helmrelease_failures", **hr) == status["failures"]
         assert (
