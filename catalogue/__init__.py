@@ -8,4 +8,7 @@ instead of a dashboard at 3 a.m.
 - ``catalogue.specs``: ``MetricSpec``, the shape of one family.
 - ``catalogue.exporter``: the exporter's families (per object, per cluster, self-metrics).
 - ``catalogue.bridge``: the notification bridge's families and their label values.
+- ``catalogue.controllers``: the Flux controllers' own metrics, which the dashboards and alerts
+  read but fluxwatch does not serve.
+- ``catalogue.prometheus``: the per-target series Prometheus writes for each scrape.
 """

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from fluxwatch import __version__
-from fluxwatch.commands import bridge, demo, exporter, outbox, run, simulate
+from fluxwatch.commands import bridge, dashboards, demo, exporter, outbox, run, simulate
 
-COMMANDS = (simulate, exporter, bridge, outbox, run, demo)
+COMMANDS = (simulate, exporter, bridge, outbox, run, demo, dashboards)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,352 @@
+"""Fleet overview: what is failing, where, since when and why, across every cluster.
+
+Also the source of the per-object queries the Cluster dashboard reuses: with the ``cluster``
+variable set to one cluster they answer the same questions for that cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalogue.exporter import (
+    APPLY_LATENCY,
+    CLUSTER_LAST_FULL_SYNC,
+    CLUSTER_REACHABLE,
+    CLUSTER_RESOURCES,
+    CLUSTER_SYNCED,
+    RESOURCE_DRIFT,
+    RESOURCE_DRIFT_SINCE,
+    RESOURCE_INTERVAL,
+    RESOURCE_LAST_ATTEMPT,
+    RESOURCE_LAST_SUCCESS,
+    RESOURCE_STATUS,
+    RESOURCE_STATUS_SINCE,
+)
+from dashboards.common import (
+    Context,
+    Grid,
+    dashboard,
+    drilldown,
+    stat,
+    state_timeline,
+    table,
+    target,
+    timeseries,
+)
+from dashboards.promql import BAD, NOT_READY, PromQL, eq
+
+NAME = "fleet"
+TITLE = "Flux fleet overview"
+ROOT_LABELS = ("status", "reason", "root_kind", "root_namespace", "root_name", "root_reason")
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+def queries(ctx: Context) -> dict[str, str]:
+    """Every query of the fleet overview, by panel (the one place to switch to recording rules)."""
+    q: PromQL = ctx.q
+    s = ctx.settings
+    by_cluster = q.by("cluster")
+    on = q.identity
+    factor = f"{s.stale_factor:g}"
+    since = q.sel(RESOURCE_STATUS_SINCE)
+
+    def age_of(status_matcher: str, labels: tuple[str, ...]) -> str:
+        """Seconds each matching object has been in its status, carrying ``labels``."""
+        matching = q.sel(RESOURCE_STATUS, status=status_matcher)
+        joined = f"{since} * {on} group_left({', '.join(labels)}) {matching}"
+        return f"time() - ({joined})"
+
+    out = {
+        "clusters_total": f"count({q.sel(CLUSTER_REACHABLE)})",
+        "clusters_reachable": f"sum({q.sel(CLUSTER_REACHABLE)})",
+        "clusters_synced": f"sum({q.sel(CLUSTER_SYNCED)})",
+        "objects_total": f"sum({q.sel(CLUSTER_RESOURCES)})",
+        "objects_bad": f"sum({q.sel(CLUSTER_RESOURCES, status=BAD)}) or vector(0)",
+        "objects_by_status": f"sum by (status) ({q.sel(CLUSTER_RESOURCES)})",
+        "cluster_health": (
+            f"sort_desc(topk({s.top}, sum {by_cluster} ({q.sel(CLUSTER_RESOURCES, status=BAD)})"
+            f" + {q.on('cluster')} (1000 * (1 - {q.sel(CLUSTER_REACHABLE)}))))"
+        ),
+        "cluster_reachable": f"sum {by_cluster} ({q.sel(CLUSTER_REACHABLE)})",
+        "cluster_synced": f"sum {by_cluster} ({q.sel(CLUSTER_SYNCED)})",
+        "cluster_bad": f"sum {by_cluster} ({q.sel(CLUSTER_RESOURCES, status=BAD)})",
+        "cluster_total": f"sum {by_cluster} ({q.sel(CLUSTER_RESOURCES)})",
+        "cluster_sync_age": f"time() - max {by_cluster} ({q.sel(CLUSTER_LAST_FULL_SYNC)})",
+        "top_failing": f"topk({s.top}, {age_of(BAD, ROOT_LABELS)})",
+        "problems_by_root": (
+            f"sort_desc(count {q.by('cluster', *ROOT_LABELS[2:])}"
+            f" ({q.sel(RESOURCE_STATUS, status=NOT_READY)}))"
+        ),
+        "stale": (
+            f"(time() - {q.sel(RESOURCE_LAST_ATTEMPT, kind=eq('Kustomization'))}"
+            f" > {factor} * {q.sel(RESOURCE_INTERVAL, kind=eq('Kustomization'))})"
+            f" or ((time() - {q.sel(RESOURCE_LAST_SUCCESS)}"
+            f" > {factor} * {q.sel(RESOURCE_INTERVAL)})"
+            f" and {on} {q.sel(RESOURCE_STATUS, status=NOT_READY)})"
+        ),
+        "drifting": (
+            f"time() - ({q.sel(RESOURCE_DRIFT_SINCE)} * {on} group_left(applied_revision, "
+            f"wanted_revision) ({q.sel(RESOURCE_DRIFT)} == 1))"
+        ),
+        "suspended": (
+            f"time() - ({since} * {on} group_left(reason) "
+            f"{q.sel(RESOURCE_STATUS, status=eq('suspended'))})"
+        ),
+    }
+    out["stale_count"] = f"count({out['stale']}) or vector(0)"
+    out["drifting_count"] = f"count({q.sel(RESOURCE_DRIFT)} == 1) or vector(0)"
+    out["suspended_count"] = f"sum({q.sel(CLUSTER_RESOURCES, status=eq('suspended'))}) or vector(0)"
+    for quantile in QUANTILES:
+        out[f"latency_p{quantile * 100:g}"] = (
+            f"histogram_quantile({quantile:g}, sum by (le) "
+            f"(rate({q.sel(APPLY_LATENCY, '_bucket')}[{s.latency_window}])))"
+        )
+    return out
+
+
+def failing_table(ctx: Context, expr: str, title: str, description: str) -> Any:
+    """Objects with their status, reason, root cause and age, oldest first."""
+    return table(
+        title,
+        [target(expr, "A", instant=True)],
+        description,
+        columns=[
+            ctx.q.label("cluster"),
+            "kind",
+            "namespace",
+            "name",
+            "status",
+            "reason",
+            "root_kind",
+            "root_namespace",
+            "root_name",
+            "root_reason",
+            "Value",
+        ],
+        rename={"Value": "for"},
+        units={"for": "s"},
+        links={ctx.q.label("cluster"): drilldown(ctx, "cluster", cluster=ctx.q.label("cluster"))},
+        sort=("for", True),
+    )
+
+
+def overview_panels(ctx: Context, grid: Grid, queries_: dict[str, str], fleet: bool) -> None:
+    """The headline numbers, statuses and problem tables (shared with the Cluster dashboard)."""
+    Q = queries_
+    c = ctx.q.label("cluster")
+    if fleet:
+        grid.add(
+            stat("Clusters", [target(Q["clusters_total"], "A")], "Clusters the exporter watches."),
+            3,
+            4,
+        )
+        grid.add(
+            stat(
+                "Reachable",
+                [target(Q["clusters_reachable"], "A")],
+                "Clusters whose API server answers.",
+            ),
+            3,
+            4,
+        )
+        grid.add(
+            stat(
+                "Synced",
+                [target(Q["clusters_synced"], "A")],
+                "Clusters whose first full list finished.",
+            ),
+            3,
+            4,
+        )
+    grid.add(stat("Flux objects", [target(Q["objects_total"], "A")], "Flux objects watched."), 3, 4)
+    grid.add(
+        stat(
+            "Failing or stalled",
+            [target(Q["objects_bad"], "A")],
+            "Objects whose status is failing or stalled.",
+            steps=(("green", None), ("red", 1)),
+        ),
+        3,
+        4,
+    )
+    grid.add(
+        stat(
+            "Stale",
+            [target(Q["stale_count"], "A")],
+            f"Objects with no run for {ctx.settings.stale_factor:g} intervals (Kustomizations), "
+            "or not ready with no success for that long.",
+            steps=(("green", None), ("orange", 1)),
+        ),
+        3,
+        4,
+    )
+    grid.add(
+        stat(
+            "Drifting",
+            [target(Q["drifting_count"], "A")],
+            "Kustomizations and HelmReleases with a revision offered but not applied.",
+            steps=(("green", None), ("orange", 1)),
+        ),
+        3,
+        4,
+    )
+    grid.add(
+        stat(
+            "Suspended",
+            [target(Q["suspended_count"], "A")],
+            "Objects with spec.suspend: true.",
+            steps=(("green", None), ("blue", 1)),
+        ),
+        3 if fleet else 12,
+        4,
+    )
+    grid.newline()
+    grid.add(
+        timeseries(
+            "Objects by status",
+            [target(Q["objects_by_status"], "A", "{{status}}")],
+            "Flux objects by derived status over time.",
+            stacked=True,
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Commit-to-applied latency",
+            [
+                target(Q[f"latency_p{x * 100:g}"], f"Q{i}", f"p{x * 100:g}")
+                for i, x in enumerate(QUANTILES)
+            ],
+            f"From a revision appearing on a source to a Kustomization or HelmRelease applying it, "
+            f"quantiles over {ctx.settings.latency_window}.",
+            unit="s",
+        ),
+        12,
+        8,
+    )
+    grid.row("Problems")
+    grid.add(
+        failing_table(
+            ctx,
+            Q["top_failing"],
+            "Top failing objects",
+            "Failing or stalled objects, oldest first, with the reason and the root cause up the "
+            "source/dependsOn chain.",
+        ),
+        24,
+        10,
+    )
+    grid.add(
+        table(
+            "Problems grouped by root cause",
+            [target(Q["problems_by_root"], "A", instant=True)],
+            "One broken source blocks N dependents: objects not ready, counted per root cause.",
+            columns=[c, "root_kind", "root_namespace", "root_name", "root_reason", "Value"],
+            rename={"Value": "objects"},
+            sort=("objects", True),
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        table(
+            "Stale objects",
+            [target(Q["stale"], "A", instant=True)],
+            "Kustomizations with no run for the stale factor times their interval, and objects "
+            "not ready with no success for as long (other kinds write no status on quiet runs).",
+            columns=[c, "kind", "namespace", "name", "Value"],
+            rename={"Value": "since last run"},
+            units={"since last run": "s"},
+            sort=("since last run", True),
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        table(
+            "Revision drift",
+            [target(Q["drifting"], "A", instant=True)],
+            "Kustomizations and HelmReleases whose source offers (or which attempt) a revision "
+            "not applied yet, and for how long.",
+            columns=[
+                c,
+                "kind",
+                "namespace",
+                "name",
+                "applied_revision",
+                "wanted_revision",
+                "Value",
+            ],
+            rename={"Value": "drifting for"},
+            units={"drifting for": "s"},
+            sort=("drifting for", True),
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        table(
+            "Suspended objects",
+            [target(Q["suspended"], "A", instant=True)],
+            "Objects with spec.suspend: true, and for how long.",
+            columns=[c, "kind", "namespace", "name", "reason", "Value"],
+            rename={"Value": "suspended for"},
+            units={"suspended for": "s"},
+            sort=("suspended for", True),
+        ),
+        12,
+        8,
+    )
+
+
+def build(ctx: Context) -> dict[str, Any]:
+    Q = queries(ctx)
+    c = ctx.q.label("cluster")
+    grid = Grid()
+    overview_panels(ctx, grid, Q, fleet=True)
+    grid.row("Clusters")
+    grid.add(
+        state_timeline(
+            "Cluster health, worst first",
+            [target(Q["cluster_health"], "A", f"{{{{{c}}}}}")],
+            f"Failing and stalled objects per cluster (an unreachable cluster counts 1000), the "
+            f"{ctx.settings.top} worst clusters.",
+        ),
+        12,
+        12,
+    )
+    grid.add(
+        table(
+            "Clusters",
+            [
+                target(Q["cluster_reachable"], "A", instant=True),
+                target(Q["cluster_synced"], "B", instant=True),
+                target(Q["cluster_bad"], "C", instant=True),
+                target(Q["cluster_total"], "D", instant=True),
+                target(Q["cluster_sync_age"], "E", instant=True),
+            ],
+            "Every cluster: reachable, synced, failing or stalled objects, objects, and the age "
+            "of the last full list. Click a cluster for its dashboard.",
+            columns=[c, "Value #A", "Value #B", "Value #C", "Value #D", "Value #E"],
+            rename={
+                "Value #A": "reachable",
+                "Value #B": "synced",
+                "Value #C": "failing or stalled",
+                "Value #D": "objects",
+                "Value #E": "last full sync",
+            },
+            units={"last full sync": "s"},
+            links={c: drilldown(ctx, "cluster", cluster=c)},
+            sort=("failing or stalled", True),
+        ),
+        12,
+        12,
+    )
+    return dashboard(
+        ctx,
+        NAME,
+        TITLE,
+        "What is failing across the fleet, where, since when and why.",
+        grid,
+    )
