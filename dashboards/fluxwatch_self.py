@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalogue import bridge
 from catalogue.exporter import (
+    API_ERRORS,
+    CLUSTER_AUTH_FAILED,
     CLUSTER_LAST_FULL_SYNC,
     CLUSTER_REACHABLE,
     CLUSTER_SYNCED,
+    DECODE_ERRORS,
+    RELISTS,
     SELF_MALFORMED,
     SELF_OBJECTS,
     SELF_SCRAPE_DURATION,
     SELF_TRANSITIONS_DROPPED,
     SELF_TRANSITIONS_PUBLISHED,
+    WATCH_EVENTS,
+    WATCH_RESTARTS,
 )
 from catalogue.prometheus import SCRAPE_DURATION, SCRAPE_SAMPLES, UP
 from dashboards.common import (
@@ -52,6 +59,25 @@ def queries(ctx: Context) -> dict[str, str]:
         ),
         "published": f"sum(rate({q.sel(SELF_TRANSITIONS_PUBLISHED)}{rate}))",
         "dropped": f"sum by (reason) (rate({q.sel(SELF_TRANSITIONS_DROPPED)}{rate}))",
+        "auth_failed": f"count({q.sel(CLUSTER_AUTH_FAILED)} == 1) or vector(0)",
+        "watch_restarts": (
+            f"sum {q.by('cluster', 'reason')} (increase({q.sel(WATCH_RESTARTS)}{rate}))"
+        ),
+        "relists": f"sum {q.by('cluster')} (increase({q.sel(RELISTS)}{rate}))",
+        "api_errors": f"sum {q.by('cluster', 'code')} (increase({q.sel(API_ERRORS)}{rate}))",
+        "decode_errors": f"sum {q.by('cluster')} (increase({q.sel(DECODE_ERRORS)}{rate}))",
+        "watch_events": f"sum(rate({q.sel(WATCH_EVENTS)}{rate}))",
+        "bridge_received": (f"sum by (source) (rate({q.sel(bridge.EVENTS_RECEIVED)}{rate}))"),
+        "bridge_rejected": (
+            f"sum by (source, reason) (rate({q.sel(bridge.EVENTS_REJECTED)}{rate}))"
+        ),
+        "bridge_deliveries": (
+            f"sum by (destination, outcome) (rate({q.sel(bridge.DELIVERIES)}{rate}))"
+        ),
+        "bridge_queue": f"sum by (destination) ({q.sel(bridge.QUEUE_DEPTH)})",
+        "bridge_oldest": f"max by (destination) ({q.sel(bridge.OLDEST_PENDING_AGE)})",
+        "bridge_dead": f"sum({q.sel(bridge.DEAD_LETTERS)}) or vector(0)",
+        "bridge_circuits_open": f"sum({q.sel(bridge.CIRCUIT_OPEN)}) or vector(0)",
     }
 
 
@@ -143,6 +169,67 @@ def build(ctx: Context) -> dict[str, Any]:
         8,
         8,
     )
+    grid.row("Watches")
+    grid.add(
+        stat(
+            "Credentials rejected",
+            [target(Q["auth_failed"], "A")],
+            "Clusters whose API server answers 401 or 403 to the exporter.",
+            steps=(("green", None), ("red", 1)),
+        ),
+        4,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Watch events",
+            [target(Q["watch_events"], "A", "events")],
+            "Watch events processed per second, fleet-wide.",
+            unit="ops",
+        ),
+        10,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Watch restarts",
+            [target(Q["watch_restarts"], "A", f"{{{{{c}}}}} {{{{reason}}}}")],
+            "Watch streams reopened, by cluster and reason (timeout is routine).",
+            bars=True,
+        ),
+        10,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "API errors",
+            [target(Q["api_errors"], "A", f"{{{{{c}}}}} {{{{code}}}}")],
+            "Failed API requests per cluster by HTTP status ('connection': no answer).",
+            bars=True,
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Relists",
+            [target(Q["relists"], "A", f"{{{{{c}}}}}")],
+            "Full lists after the first one (410 Gone, reconnects).",
+            bars=True,
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Decode errors",
+            [target(Q["decode_errors"], "A", f"{{{{{c}}}}}")],
+            "Watch lines or list items that were not valid objects.",
+            bars=True,
+        ),
+        8,
+        8,
+    )
     grid.row("Objects and transitions")
     grid.add(
         timeseries(
@@ -167,10 +254,73 @@ def build(ctx: Context) -> dict[str, Any]:
         12,
         8,
     )
+    grid.row("Notification bridge")
+    grid.add(
+        stat(
+            "Dead letters",
+            [target(Q["bridge_dead"], "A")],
+            "Notifications given up on (replay with fluxwatch outbox replay).",
+            steps=(("green", None), ("red", 1)),
+        ),
+        4,
+        8,
+    )
+    grid.add(
+        stat(
+            "Circuits open",
+            [target(Q["bridge_circuits_open"], "A")],
+            "Destinations whose circuit breaker is open.",
+            steps=(("green", None), ("orange", 1)),
+        ),
+        4,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Intake",
+            [
+                target(Q["bridge_received"], "A", "received {{source}}"),
+                target(Q["bridge_rejected"], "B", "rejected {{source}} {{reason}}"),
+            ],
+            "Events accepted (durably stored) and rejected, per second.",
+            unit="ops",
+        ),
+        16,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Deliveries",
+            [target(Q["bridge_deliveries"], "A", "{{destination}} {{outcome}}")],
+            "Delivery attempts by destination and outcome.",
+            unit="ops",
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Queue depth",
+            [target(Q["bridge_queue"], "A", "{{destination}}")],
+            "Deliveries waiting per destination.",
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Oldest pending delivery",
+            [target(Q["bridge_oldest"], "A", "{{destination}}")],
+            "Age of the oldest undelivered delivery per destination.",
+            unit="s",
+        ),
+        8,
+        8,
+    )
     return dashboard(
         ctx,
         NAME,
         TITLE,
-        "The exporter's own health: clusters watched, sync, scrape size and time, transitions.",
+        "The exporter's and the bridge's own health: watches, scrape, transitions, deliveries.",
         grid,
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from catalogue.exporter import IDENTITY_LABELS, MetricSpec
+from catalogue.exporter import IDENTITY_LABELS
+from catalogue.specs import MetricSpec
 from dashboards.settings import DashboardSettings
 
 VARIABLE_LABELS: tuple[str, ...] = ("cluster", "namespace", "kind", "tenant")

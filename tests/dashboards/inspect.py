@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from catalogue import controllers, exporter, prometheus
+from catalogue import bridge, controllers, exporter, prometheus
 
-CATALOGUE = {**exporter.BY_NAME, **controllers.BY_NAME, **prometheus.BY_NAME}
+CATALOGUE = {**exporter.BY_NAME, **bridge.BY_NAME, **controllers.BY_NAME, **prometheus.BY_NAME}
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 GRAFANA_BUILTINS = {
     "__all",
