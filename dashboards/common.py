@@ -161,6 +161,30 @@ def table(
     )
 
 
+def age_table(
+    ctx: Context,
+    title: str,
+    expr: str,
+    description: str,
+    *,
+    header: str,
+    labels: Sequence[str] = (),
+) -> g.Table:
+    """Flux objects with ``labels`` and an age in seconds (the query's value), oldest first;
+    the cluster links to its Cluster dashboard."""
+    c = ctx.q.label("cluster")
+    return table(
+        title,
+        [target(expr, "A", instant=True)],
+        description,
+        columns=[c, "kind", "namespace", "name", *labels, "Value"],
+        rename={"Value": header},
+        units={header: "s"},
+        links={c: drilldown(ctx, "cluster", cluster=c)},
+        sort=(header, True),
+    )
+
+
 def state_timeline(title: str, targets: Sequence[g.Target], description: str) -> g.StateTimeline:
     """One row per series coloured by value: 0 green, some amber, many red."""
     return g.StateTimeline(

@@ -25,6 +25,7 @@ from catalogue.exporter import (
 from dashboards.common import (
     Context,
     Grid,
+    age_table,
     dashboard,
     drilldown,
     stat,
@@ -102,32 +103,6 @@ def queries(ctx: Context) -> dict[str, str]:
             f"(rate({q.sel(APPLY_LATENCY, '_bucket')}[{s.latency_window}])))"
         )
     return out
-
-
-def failing_table(ctx: Context, expr: str, title: str, description: str) -> Any:
-    """Objects with their status, reason, root cause and age, oldest first."""
-    return table(
-        title,
-        [target(expr, "A", instant=True)],
-        description,
-        columns=[
-            ctx.q.label("cluster"),
-            "kind",
-            "namespace",
-            "name",
-            "status",
-            "reason",
-            "root_kind",
-            "root_namespace",
-            "root_name",
-            "root_reason",
-            "Value",
-        ],
-        rename={"Value": "for"},
-        units={"for": "s"},
-        links={ctx.q.label("cluster"): drilldown(ctx, "cluster", cluster=ctx.q.label("cluster"))},
-        sort=("for", True),
-    )
 
 
 def overview_panels(ctx: Context, grid: Grid, queries_: dict[str, str], fleet: bool) -> None:
@@ -227,12 +202,14 @@ def overview_panels(ctx: Context, grid: Grid, queries_: dict[str, str], fleet: b
     )
     grid.row("Problems")
     grid.add(
-        failing_table(
+        age_table(
             ctx,
-            Q["top_failing"],
             "Top failing objects",
+            Q["top_failing"],
             "Failing or stalled objects, oldest first, with the reason and the root cause up the "
             "source/dependsOn chain.",
+            labels=ROOT_LABELS,
+            header="for",
         ),
         24,
         10,
@@ -250,50 +227,38 @@ def overview_panels(ctx: Context, grid: Grid, queries_: dict[str, str], fleet: b
         8,
     )
     grid.add(
-        table(
+        age_table(
+            ctx,
             "Stale objects",
-            [target(Q["stale"], "A", instant=True)],
+            Q["stale"],
             "Kustomizations with no run for the stale factor times their interval, and objects "
             "not ready with no success for as long (other kinds write no status on quiet runs).",
-            columns=[c, "kind", "namespace", "name", "Value"],
-            rename={"Value": "since last run"},
-            units={"since last run": "s"},
-            sort=("since last run", True),
+            header="since last run",
         ),
         12,
         8,
     )
     grid.add(
-        table(
+        age_table(
+            ctx,
             "Revision drift",
-            [target(Q["drifting"], "A", instant=True)],
+            Q["drifting"],
             "Kustomizations and HelmReleases whose source offers (or which attempt) a revision "
             "not applied yet, and for how long.",
-            columns=[
-                c,
-                "kind",
-                "namespace",
-                "name",
-                "applied_revision",
-                "wanted_revision",
-                "Value",
-            ],
-            rename={"Value": "drifting for"},
-            units={"drifting for": "s"},
-            sort=("drifting for", True),
+            labels=("applied_revision", "wanted_revision"),
+            header="drifting for",
         ),
         12,
         8,
     )
     grid.add(
-        table(
+        age_table(
+            ctx,
             "Suspended objects",
-            [target(Q["suspended"], "A", instant=True)],
+            Q["suspended"],
             "Objects with spec.suspend: true, and for how long.",
-            columns=[c, "kind", "namespace", "name", "reason", "Value"],
-            rename={"Value": "suspended for"},
-            units={"suspended for": "s"},
-            sort=("suspended for", True),
+            labels=("reason",),
+            header="suspended for",
         ),
         12,
         8,

@@ -16,6 +16,7 @@ from catalogue.exporter import (
 from dashboards.common import (
     Context,
     Grid,
+    age_table,
     dashboard,
     drilldown,
     heatmap,
@@ -61,7 +62,6 @@ def queries(ctx: Context) -> dict[str, str]:
 
 def build(ctx: Context) -> dict[str, Any]:
     Q = queries(ctx)
-    c = ctx.q.label("cluster")
     grid = Grid()
     grid.add(
         timeseries(
@@ -106,24 +106,14 @@ def build(ctx: Context) -> dict[str, Any]:
         8,
     )
     grid.add(
-        table(
+        age_table(
+            ctx,
             "Clusters lagging behind",
-            [target(Q["lagging"], "A", instant=True)],
+            Q["lagging"],
             "Kustomizations and HelmReleases following $source that have not applied the "
             "revision their source offers, and for how long.",
-            columns=[
-                c,
-                "kind",
-                "namespace",
-                "name",
-                "applied_revision",
-                "wanted_revision",
-                "Value",
-            ],
-            rename={"Value": "lagging for"},
-            units={"lagging for": "s"},
-            links={c: drilldown(ctx, "cluster", cluster=c)},
-            sort=("lagging for", True),
+            labels=("applied_revision", "wanted_revision"),
+            header="lagging for",
         ),
         16,
         9,

@@ -16,6 +16,7 @@ from catalogue.exporter import (
 from dashboards.common import (
     Context,
     Grid,
+    age_table,
     dashboard,
     drilldown,
     stat,
@@ -95,28 +96,24 @@ def build(ctx: Context) -> dict[str, Any]:
         8,
     )
     grid.add(
-        table(
+        age_table(
+            ctx,
             "Failing sources",
-            [target(Q["failing"], "A", instant=True)],
+            Q["failing"],
             "Sources failing to fetch, with the reason and how long.",
-            columns=[c, "kind", "namespace", "name", "status", "reason", "Value"],
-            rename={"Value": "for"},
-            units={"for": "s"},
-            links={c: drilldown(ctx, "cluster", cluster=c)},
-            sort=("for", True),
+            labels=("status", "reason"),
+            header="for",
         ),
         24,
         8,
     )
     grid.add(
-        table(
+        age_table(
+            ctx,
             "Oldest artifacts",
-            [target(Q["artifact_age"], "A", instant=True)],
+            Q["artifact_age"],
             "Time since each source's current artifact was produced.",
-            columns=[c, "kind", "namespace", "name", "Value"],
-            rename={"Value": "age"},
-            units={"age": "s"},
-            sort=("age", True),
+            header="age",
         ),
         12,
         8,

@@ -13,7 +13,15 @@ from catalogue.exporter import (
     REVISIONS_APPLIED,
     TRANSITIONS,
 )
-from dashboards.common import Context, Grid, dashboard, drilldown, stat, table, target, timeseries
+from dashboards.common import (
+    Context,
+    Grid,
+    age_table,
+    dashboard,
+    stat,
+    target,
+    timeseries,
+)
 from dashboards.fleet import ROOT_LABELS
 from dashboards.promql import BAD
 
@@ -47,7 +55,6 @@ def queries(ctx: Context) -> dict[str, str]:
 
 def build(ctx: Context) -> dict[str, Any]:
     Q = queries(ctx)
-    c = ctx.q.label("cluster")
     grid = Grid()
     grid.add(stat("Objects", [target(Q["objects"], "A")], "The team's Flux objects."), 6, 4)
     grid.add(
@@ -81,15 +88,13 @@ def build(ctx: Context) -> dict[str, Any]:
         4,
     )
     grid.add(
-        table(
+        age_table(
+            ctx,
             "Failing objects",
-            [target(Q["failing"], "A", instant=True)],
+            Q["failing"],
             "The team's failing or stalled objects, oldest first, with reason and root cause.",
-            columns=[c, "kind", "namespace", "name", *ROOT_LABELS, "Value"],
-            rename={"Value": "for"},
-            units={"for": "s"},
-            links={c: drilldown(ctx, "cluster", cluster=c)},
-            sort=("for", True),
+            labels=ROOT_LABELS,
+            header="for",
         ),
         24,
         10,
