@@ -1,0 +1,69 @@
+"""The chart renders with the real Helm v4 engine and passes `helm lint --strict`.
+
+Defaults and every values example under deploy/helm/fluxwatch/examples/ (the ones docs/deploy.md
+shows); values the schema or the templates refuse fail with a message naming the key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import helm_python as helm
+import pytest
+
+from tests.deploy.renders import CHART, example_names, example_values, render_chart, render_example
+
+WARNING = 2  # helm lint severities: 1 info, 2 warning, 3 error
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_example_renders_workloads(example: str) -> None:
+    kinds = {o["kind"] for o in render_example(example)}
+    assert "StatefulSet" in kinds or "Deployment" in kinds
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_helm_lint_strict_finds_nothing(example: str) -> None:
+    report = helm.lint(CHART, example_values(example) or None, strict=True, namespace="fluxwatch")
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= WARNING] == []
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_render_is_deterministic(example: str) -> None:
+    assert render_chart(example_values(example)) == list(render_example(example))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"exporter": {"mode": "agent"}}, "/exporter/mode"),
+        ({"exporter": {"replicas": 0}}, "/exporter/replicas"),
+        ({"exporter": {"perObject": "some"}}, "/exporter/perObject"),
+        ({"rbac": {"scope": "everything"}}, "/rbac/scope"),
+        ({"bridge": {"secretMounts": [{"name": "slack"}]}}, "existingSecret"),
+        ({"image": {"digest": "latest"}}, "/image/digest"),
+        ({"exporter": {"mode": "hub"}}, "exporter.hub.kubeconfigSecrets"),
+        ({"transitions": {"enabled": True}}, "transitions.token.existingSecret"),
+        ({"unknownKey": 1}, "unknownKey"),
+    ],
+)
+def test_bad_values_are_refused_by_key(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmError, match=message.replace(".", r"\.")):
+        render_chart(values)
+
+
+def test_hub_mode_mounts_every_kubeconfig_secret_in_one_rescanned_directory() -> None:
+    objects = render_example("hub")
+    (sts,) = [o for o in objects if o["kind"] == "StatefulSet"]
+    pod = sts["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    (clusters,) = [v for v in pod["volumes"] if v["name"] == "clusters"]
+    names = [s["secret"]["name"] for s in clusters["projected"]["sources"]]
+    assert names == ["fleet-kubeconfigs-eu", "fleet-kubeconfigs-us"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "clusters"]
+    # No subPath: Secret updates reach the directory and the exporter's rescan sees them.
+    assert "subPath" not in mount
+    assert sts["spec"]["replicas"] == 3
+    # A hub reads no objects of its own cluster: no RBAC at all.
+    assert not {"ClusterRole", "Role"} & {o["kind"] for o in objects}

@@ -1,0 +1,129 @@
+"""Policy over every render: read-only RBAC on the Flux kinds only, locked-down pods, no secrets.
+
+These hold for the defaults and for every documented values example, so an option added later
+cannot quietly widen what fluxwatch may do in a cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter.kinds import KINDS
+from tests.deploy.renders import Manifest, example_names, pod_specs, render_example
+
+READ_VERBS = {"get", "list", "watch"}
+WATCHED = {(k.group, k.plural) for k in KINDS}
+# Shapes of secret values that must never appear in a rendered object.
+SECRET_SHAPES = re.compile(
+    r"whsec_|xox[abp]-|-----BEGIN|ghp_|github_pat_|glpat-|token:\s*\S{16,}|password:\s*\S"
+)
+
+
+def _rules(objects: tuple[Manifest, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in objects:
+        if obj["kind"] in {"ClusterRole", "Role"}:
+            for rule in obj.get("rules", []):
+                yield f"{obj['kind']}/{obj['metadata']['name']}", rule
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_rbac_reads_flux_kinds_and_nothing_else(example: str) -> None:
+    for where, rule in _rules(render_example(example)):
+        assert set(rule["verbs"]) <= READ_VERBS, where
+        assert "nonResourceURLs" not in rule, where
+        assert "resourceNames" not in rule, where
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                assert (group, resource) in WATCHED, f"{where}: {group}/{resource}"
+
+
+@pytest.mark.parametrize("example", ["defaults", "tenant"])
+def test_rbac_covers_every_kind_the_exporter_watches(example: str) -> None:
+    granted = {
+        (group, resource)
+        for _, rule in _rules(render_example(example))
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        if set(rule["verbs"]) >= READ_VERBS
+    }
+    assert granted == WATCHED
+
+
+def test_tenant_gets_a_role_in_its_namespace_only() -> None:
+    objects = render_example("tenant")
+    kinds = {o["kind"] for o in objects}
+    assert "ClusterRole" not in kinds
+    assert "ClusterRoleBinding" not in kinds
+    roles = [o for o in objects if o["kind"] in {"Role", "RoleBinding"}]
+    assert {o["metadata"]["namespace"] for o in roles} == {"team-a"}
+    (binding,) = [o for o in roles if o["kind"] == "RoleBinding"]
+    assert binding["subjects"][0]["namespace"] == "fluxwatch"  # the exporter's own namespace
+
+
+def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(pod.get("initContainers", [])) + list(pod["containers"])
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_every_container_is_non_root_read_only_without_capabilities(example: str) -> None:
+    for name, pod in pod_specs(render_example(example)):
+        pod_context = pod.get("securityContext", {})
+        for host_namespace in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not pod.get(host_namespace), name
+        assert not [v for v in pod.get("volumes", []) if "hostPath" in v], name
+        for container in _containers(pod):
+            where = f"{example}: {name}/{container['name']}"
+            context = container.get("securityContext", {})
+            effective = {**pod_context, **context}
+            assert effective.get("runAsNonRoot") is True, where
+            assert effective.get("runAsUser", 0) != 0, where
+            assert context.get("readOnlyRootFilesystem") is True, where
+            assert context.get("allowPrivilegeEscalation") is False, where
+            assert context.get("privileged", False) is False, where
+            assert context.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert not context.get("capabilities", {}).get("add"), where
+            assert effective.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_writable_paths_are_volumes(example: str) -> None:
+    """With a read-only root filesystem, /tmp (and the bridge's state) must be mounted."""
+    for name, pod in pod_specs(render_example(example)):
+        for container in pod["containers"]:
+            mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+            assert "/tmp" in mounts, name
+            assert not mounts["/tmp"].get("readOnly"), name
+            if container["name"] == "bridge":
+                assert not mounts["/var/lib/fluxwatch"].get("readOnly"), name
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_no_secret_value_inline(example: str) -> None:
+    objects = render_example(example)
+    assert "Secret" not in {o["kind"] for o in objects}, "secrets are referenced, never created"
+    for obj in objects:
+        assert not SECRET_SHAPES.search(repr(obj)), f"{obj['kind']}/{obj['metadata']['name']}"
+    for name, pod in pod_specs(objects):
+        for container in _containers(pod):
+            for env in container.get("env", []):
+                assert "valueFrom" in env or not re.search(
+                    r"token|secret|password|key", env["name"], re.I
+                ), f"{name}: {env['name']}"
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"], name
+
+
+def test_secret_shapes_are_recognised() -> None:
+    """The pattern above is live for the secrets fluxwatch handles."""
+    for leaked in (
+        "secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "token: xoxb-1234-5678-abcdefabcdef",
+        "password: hunter2",
+        "client-key-data: -----BEGIN EC PRIVATE KEY-----",
+    ):
+        assert SECRET_SHAPES.search(leaked), leaked
