@@ -138,7 +138,9 @@ class Bridge:
     async def start(self, *, serve: bool = True) -> None:
         """Open the outbox, start delivering, and (unless ``serve`` is false) listen for HTTP."""
         self._http = HttpClient()
-        ctx = ProviderContext(http=self._http, console=self.console, clock=self.clock)
+        ctx = ProviderContext(
+            http=self._http, console=self.console, clock=self.clock, threads=self.outbox
+        )
         dispatcher = Dispatcher(
             self.outbox,
             self.config.destinations,

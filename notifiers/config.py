@@ -318,6 +318,8 @@ def _parse_destination(
         raise ConfigError(path, str(exc)) from None
     rate = mapping(raw.get("rate_limit"), f"{path}.rate_limit")
     check_keys(rate, f"{path}.rate_limit", ("per_second", "burst"))
+    # Chat destinations have a documented pace (Slack: about 1 message/s per channel).
+    default_rate, default_burst = getattr(provider, "default_rate_limit", (0.0, 1))
     return DestinationConfig(
         name=name,
         type=kind,
@@ -331,8 +333,10 @@ def _parse_destination(
             raw.get("circuit_breaker"), f"{path}.circuit_breaker", default_breaker
         ),
         rate_limit=RateLimit(
-            per_second=float_(rate.get("per_second"), f"{path}.rate_limit.per_second", 0.0),
-            burst=int_(rate.get("burst"), f"{path}.rate_limit.burst", 1, minimum=1),
+            per_second=float_(
+                rate.get("per_second"), f"{path}.rate_limit.per_second", default_rate
+            ),
+            burst=int_(rate.get("burst"), f"{path}.rate_limit.burst", default_burst, minimum=1),
         ),
     )
 

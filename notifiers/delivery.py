@@ -221,7 +221,16 @@ class Dispatcher:
             status, at = "pending", step.at
         try:
             await self.outbox.record(
-                AttemptRecord(n.id, status, attempts, at, error[:1000], code, now)
+                AttemptRecord(
+                    n.id,
+                    status,
+                    attempts,
+                    at,
+                    error[:1000],
+                    code,
+                    now,
+                    anchor=outcome.anchor if isinstance(outcome, Ok) else None,
+                )
             )
         except asyncio.CancelledError:
             raise

@@ -261,8 +261,28 @@ def summarise(
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadAnchor:
+    """Where an incident's chat thread lives (Slack: channel ID and the parent's ``ts``).
+
+    Providers return it with ``Ok`` and the outbox stores it in the same transaction that marks
+    the notification delivered, so after a crash the next notification of the incident replies
+    in the same thread. ``state`` is JSON the provider keeps about the parent (what it shows,
+    since when); ``closed`` once the incident is over: the next failure opens a new thread.
+    """
+
+    destination: str
+    incident: str
+    channel: str
+    ts: str
+    opened_at: float
+    state: str = "{}"
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Ok:
     detail: str = ""
+    anchor: ThreadAnchor | None = None  # written durably with the delivery's completion
 
 
 @dataclass(frozen=True, slots=True)

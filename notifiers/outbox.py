@@ -15,7 +15,8 @@ again with the same idempotency key.
 Tables: ``events`` (normalised event JSON and the raw payload), ``deliveries`` (one per event
 and destination), ``notifications`` (what a destination receives; status pending, delivered or
 dead), ``dedup_state`` and ``meta`` (the snapshot and the last event it covers), ``groups``
-(last flush per group).
+(last flush per group), ``thread_anchors`` (where each incident's chat thread lives, written
+with the delivery that created or moved it).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 import orjson
 
 from notifiers.dedup import DedupState, decide, dedup_key
-from notifiers.model import Event, Notification, idempotency_key
+from notifiers.model import Event, Notification, ThreadAnchor, idempotency_key
 from notifiers.routing import Target
 
 log = logging.getLogger("fluxwatch.bridge.outbox")
@@ -104,6 +105,17 @@ CREATE TABLE IF NOT EXISTS dedup_state (
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS thread_anchors (
+    destination TEXT NOT NULL,
+    incident TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    closed INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (destination, incident)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (
     destination TEXT NOT NULL,
@@ -234,6 +246,7 @@ class AttemptRecord:
     error: str
     status_code: int | None
     at: float
+    anchor: ThreadAnchor | None = None  # stored in the same transaction as the status
 
 
 class _Op:
@@ -368,6 +381,10 @@ class Outbox:
 
     async def record(self, record: AttemptRecord) -> None:
         await self._submit("record", record)
+
+    async def thread_anchor(self, destination: str, incident: str) -> ThreadAnchor | None:
+        """The stored thread anchor of an incident at a destination, if any."""
+        return await self.call(lambda conn: read_thread_anchor(conn, destination, incident))  # type: ignore[no-any-return]
 
     async def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(conn)`` inside the writer's next transaction."""
@@ -819,6 +836,8 @@ class Outbox:
                 rec.notification_id,
             ),
         )
+        if rec.anchor is not None and rec.status == "delivered":
+            write_thread_anchor(conn, rec.anchor, rec.at)
         if rec.status in ("delivered", "dead"):
             row = conn.execute(
                 "SELECT delivery_ids FROM notifications WHERE id = ?", (rec.notification_id,)
@@ -855,6 +874,36 @@ def insert_rows(
     if not rows:
         return
     conn.execute(_from_json(head, len(rows[0]), "?", tail), (json.dumps(rows),))
+
+
+def write_thread_anchor(conn: sqlite3.Connection, anchor: ThreadAnchor, now: float) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO thread_anchors (destination, incident, channel, ts, opened_at, "
+        "state, closed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            anchor.destination,
+            anchor.incident,
+            anchor.channel,
+            anchor.ts,
+            anchor.opened_at,
+            anchor.state,
+            int(anchor.closed),
+            now,
+        ),
+    )
+
+
+def read_thread_anchor(
+    conn: sqlite3.Connection, destination: str, incident: str
+) -> ThreadAnchor | None:
+    row = conn.execute(
+        "SELECT channel, ts, opened_at, state, closed FROM thread_anchors "
+        "WHERE destination = ? AND incident = ?",
+        (destination, incident),
+    ).fetchone()
+    if row is None:
+        return None
+    return ThreadAnchor(destination, incident, row[0], row[1], row[2], row[3], bool(row[4]))
 
 
 class OutboxError(Exception):
@@ -919,6 +968,9 @@ def prune(
     removed["dedup_state"] = conn.execute(
         "DELETE FROM dedup_state WHERE was_bad = 0 AND at < ?",
         (now - max(retention, dedup_window),),
+    ).rowcount
+    removed["thread_anchors"] = conn.execute(
+        "DELETE FROM thread_anchors WHERE closed = 1 AND updated_at < ?", (cutoff,)
     ).rowcount
     removed["groups"] = conn.execute(
         "DELETE FROM groups WHERE last_flush_at < ?", (cutoff,)

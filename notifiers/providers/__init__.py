@@ -10,18 +10,22 @@ from typing import Any
 
 from notifiers.providers.base import Provider, ProviderContext, ProviderType
 from notifiers.providers.console import ConsoleType
+from notifiers.providers.slack import SlackType
+from notifiers.providers.teams import TeamsType
 from notifiers.providers.webhook import WebhookType
 
 ProviderOptions = Any
 
 PROVIDERS: dict[str, ProviderType] = {
     "console": ConsoleType(),
+    "slack": SlackType(),
+    "teams": TeamsType(),
     "webhook": WebhookType(),
 }
 
 
 def register_provider(provider_type: ProviderType) -> None:
-    """For destination modules added later (Slack, Teams, commit statuses)."""
+    """For destination modules added later (commit statuses, ...): one module, one entry."""
     PROVIDERS[provider_type.name] = provider_type
 
 

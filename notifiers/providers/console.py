@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from notifiers.configkit import ConfigError, check_keys, str_
+from notifiers.http import HttpResponse
 from notifiers.model import Notification, Ok, Outcome
-from notifiers.providers.base import Provider, ProviderContext
+from notifiers.providers.base import Conformance, OutboundRequest, Provider, ProviderContext
 
 _BADGES = {
     "failing": "FAILING",
@@ -112,3 +113,16 @@ class ConsoleType:
     def create(self, destination: str, options: Any) -> Provider:
         assert isinstance(options, ConsoleOptions)
         return ConsoleProvider(destination, options)
+
+    def conformance(self) -> Conformance:
+        options = ConsoleOptions()
+        return Conformance(
+            options=options,
+            secrets=(),
+            build=lambda n: [OutboundRequest("console:", {}, render_text(n).encode())],
+            classify=lambda _r, _now: Ok("printed"),
+            violations=lambda _requests: [],
+            options_for=lambda _url: options,
+            ok_response=HttpResponse(200, {}, b""),
+            http=False,
+        )

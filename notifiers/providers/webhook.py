@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from notifiers.configkit import ConfigError, check_keys, mapping, read_secret, str_
-from notifiers.http import TransportError, truncate_utf8
+from notifiers.http import HttpResponse, TransportError, truncate_utf8
 from notifiers.model import Fail, Notification, Outcome, Retry
-from notifiers.providers.base import Provider, ProviderContext
+from notifiers.providers.base import (
+    Conformance,
+    OutboundRequest,
+    Provider,
+    ProviderContext,
+    ResponseCase,
+    mask_secrets,
+)
 from notifiers.retry import classify_status, parse_retry_after
 
 CloudEventsMode = Literal["none", "structured", "binary"]
@@ -60,13 +68,6 @@ class WebhookOptions:
     secret: bytes | None = field(default=None, repr=False)
     cloudevents: CloudEventsMode = "none"
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundRequest:
-    url: str
-    headers: Mapping[str, str]
-    body: bytes
 
 
 def _decode_secret(text: str, path: str) -> bytes:
@@ -191,13 +192,7 @@ class WebhookProvider:
             )
         except TransportError as exc:
             return Retry(str(exc))
-        outcome = interpret_webhook_response(response.status, response.headers, ctx.clock())
-        if isinstance(outcome, Fail):
-            snippet = truncate_utf8(response.body.decode("utf-8", "replace"), 200)
-            return Fail(
-                f"{outcome.reason}: {snippet}" if snippet else outcome.reason, response.status
-            )
-        return outcome
+        return _classify_response(response, ctx.clock(), _secrets(self.options))
 
 
 class WebhookType:
@@ -241,3 +236,45 @@ class WebhookType:
     def create(self, destination: str, options: Any) -> Provider:
         assert isinstance(options, WebhookOptions)
         return WebhookProvider(destination, options)
+
+    def conformance(self) -> Conformance:
+        secret_path = "hook/t0k3n-in-the-path"
+        secret_text = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        key = _decode_secret(secret_text, "secret")
+
+        def options_for(base_url: str) -> WebhookOptions:
+            return WebhookOptions(url=f"{base_url.rstrip('/')}/{secret_path}", secret=key)
+
+        options = options_for("https://hooks.example.com")
+        return Conformance(
+            options=options,
+            secrets=(secret_path, secret_text, base64.b64encode(key).decode()),
+            build=lambda n: [build_webhook_request(n, options, n.created_at)],
+            classify=lambda r, now: _classify_response(r, now, _secrets(options)),
+            violations=lambda _requests: [],  # no documented size limit for generic receivers
+            options_for=options_for,
+            cases=(
+                ResponseCase("410 gone", 410, "fail"),
+                ResponseCase("408 timeout", 408, "retry"),
+                ResponseCase("302 not followed", 302, "fail"),
+            ),
+        )
+
+
+def _secrets(options: WebhookOptions) -> tuple[str, ...]:
+    """The URL's path and query may be the secret (Slack, Teams and many CI hooks)."""
+    parts = urlsplit(options.url)
+    found = [options.url, parts.path, parts.query]
+    if options.secret is not None:
+        found.append(base64.b64encode(options.secret).decode())
+    return tuple(s for s in found if len(s) > 1)
+
+
+def _classify_response(response: HttpResponse, now: float, secrets: tuple[str, ...]) -> Outcome:
+    """Pure; an error body is kept as a short snippet with anything secret masked."""
+    outcome = interpret_webhook_response(response.status, response.headers, now)
+    if isinstance(outcome, Fail):
+        text = mask_secrets(response.body.decode("utf-8", "replace"), secrets)
+        snippet = truncate_utf8(text, 200)
+        return Fail(f"{outcome.reason}: {snippet}" if snippet else outcome.reason, response.status)
+    return outcome
