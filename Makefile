@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench tools clean venv
+.PHONY: demo test lint bench tools clean venv chart-assets
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 test: $(STAMP) tools lint
 	$(BIN)/python -m pytest
+
+# The Helm chart's generated dashboards; a test fails when they are stale.
+chart-assets: $(STAMP)
+	bash scripts/chart-assets.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
