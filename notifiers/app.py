@@ -30,7 +30,15 @@ from notifiers.http import HttpClient
 from notifiers.intake import IntakeError, IntakeHandlers, new_event_id, parse_transition
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event, Notification
-from notifiers.outbox import IngestItem, Outbox, OutboxError, dead_counts, prune, take_requeued
+from notifiers.outbox import (
+    IngestItem,
+    Outbox,
+    OutboxError,
+    dead_counts,
+    pending_counts,
+    prune,
+    take_requeued,
+)
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
 from notifiers.routing import Decision, route_event
 
@@ -154,8 +162,7 @@ class Bridge:
         self.metrics.queue.view = dispatcher
         pending = self.outbox.start(dispatcher.add)
         tune_gc()  # after the state is loaded: it is long-lived
-        dispatcher.add(pending)
-        dispatcher.start()
+        dispatcher.start()  # loads the first window of the pending notifications
         self._maintenance = asyncio.create_task(
             self._maintain(), name="fluxwatch-outbox-maintenance"
         )
@@ -168,7 +175,7 @@ class Bridge:
             sockets = getattr(server, "sockets", None) or []
             self.port = sockets[0].getsockname()[1] if sockets else self.listen[1]
         self._started = True
-        log.info("bridge started: %d undelivered notifications loaded", len(pending))
+        log.info("bridge started: %d undelivered notifications waiting", pending)
 
     async def stop(self) -> None:
         self._started = False
@@ -226,18 +233,19 @@ class Bridge:
                     if removed is not None:
                         horizon = now - max(cfg.retention, self.config.dedup_window)
                         removed["dedup_memory"] = self.outbox.forget_settled(horizon)
-                    return take_requeued(conn), dead_counts(conn), removed
+                    return take_requeued(conn), dead_counts(conn), pending_counts(conn), removed
 
-                requeued, dead, removed = await self.outbox.call(work)
+                requeued, dead, waiting, removed = await self.outbox.call(work)
                 if do_prune:
                     last_prune = now
                     if removed and any(removed.values()):
                         log.info("outbox pruned: %s", removed)
                 assert self.dispatcher is not None
                 self.dispatcher.set_dead_counts(dead)
+                self.dispatcher.set_disk_pending(waiting)
                 if requeued:
-                    log.info("replaying %d notifications", len(requeued))
-                    self.dispatcher.add(requeued)
+                    log.info("replaying %d notifications", sum(map(len, requeued.values())))
+                    self.dispatcher.requeued(requeued)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -1,7 +1,11 @@
 """The delivery loop: pick due notifications, send them, record the outcome durably.
 
-Per destination it keeps the undelivered notifications in id order, a circuit breaker, a token
-bucket and a cap on concurrent attempts, so a dead or slow destination only ever delays itself.
+Per destination it keeps a bounded window of the oldest undelivered notifications in id order
+(the rest wait in the outbox and are loaded as the window drains, so an outage of hours costs
+disk, not memory), a circuit breaker, a token bucket and a cap on concurrent attempts, so a
+dead or slow destination only ever delays itself. While the breaker is open, one notification
+at a time probes the destination; a failed probe does not spend its attempts, so an outage of
+any length ends with everything delivered (only ``max_age`` still applies).
 Ordering per object and destination is kept: a notification waits while an older one about one
 of the same objects is in flight or waiting for a retry. The database row is updated (and
 committed) after every attempt before the next attempt of the same notification can start, so
@@ -28,6 +32,7 @@ from notifiers.retry import (
     Bucket,
     Dead,
     Delivered,
+    NextStep,
     Reschedule,
     breaker_after,
     breaker_started,
@@ -38,6 +43,7 @@ from notifiers.retry import (
 log = logging.getLogger("fluxwatch.bridge.delivery")
 
 SCAN_LIMIT = 2000  # notifications examined per destination per pass; the rest wait their turn
+MEMORY_WINDOW = 500  # undelivered notifications held in memory per destination; the rest on disk
 
 
 @dataclass(slots=True)
@@ -51,6 +57,13 @@ class _Dest:
     paused_until: float = 0.0  # set by Retry-After: the whole destination waits
     dead: int = 0
     last_error: str = ""
+    # The window: ``queue`` holds the lowest-id pending notifications; ``cursor`` is the highest
+    # id it covers. ``on_disk`` says more pending ones wait in the outbox beyond it.
+    cursor: int = 0
+    on_disk: bool = True  # until the first load says otherwise
+    skipped_max: int = 0  # highest id handed over while the window was full (left on disk)
+    refilling: bool = False
+    disk_pending: tuple[int, float] | None = None  # (events, oldest created_at), last poll
 
 
 class Dispatcher:
@@ -64,8 +77,10 @@ class Dispatcher:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        window: int | None = None,
     ) -> None:
         self.outbox = outbox
+        self.window = window if window is not None else MEMORY_WINDOW
         self.ctx = ctx
         self.metrics = metrics
         self.clock = clock
@@ -79,11 +94,15 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self.on_delivered: Callable[[Notification], None] | None = None
+        self.next_wake_at = 0.0  # clock time the loop will look again (without a wake-up)
+        self.attempts_finished = 0
+        self.passes = 0
 
     # ---- feeding ----
 
     def add(self, notifications: Iterable[Notification]) -> None:
-        resort: set[str] = set()
+        """Newly created notifications (committed in the outbox). Those beyond a full window
+        stay on disk only and are loaded, in id order, as the window drains."""
         for n in notifications:
             dest = self.dests.get(n.destination)
             if dest is None:
@@ -94,14 +113,71 @@ class Dispatcher:
                     n.destination,
                 )
                 continue
-            if dest.queue and n.id < next(reversed(dest.queue)):
-                resort.add(n.destination)
-            dest.queue[n.id] = n
             self.metrics.child(self.metrics.notifications, n.destination).inc()
-        for name in resort:
-            dest = self.dests[name]
-            dest.queue = dict(sorted(dest.queue.items()))
+            if dest.on_disk or len(dest.queue) >= self.window:
+                dest.on_disk = True
+                dest.skipped_max = max(dest.skipped_max, n.id)
+                continue
+            self._hold(dest, [n])
         self._wake.set()
+
+    def requeued(self, ids_by_destination: Mapping[str, Iterable[int]]) -> None:
+        """Notifications an operator replayed: reload the window from the lowest of them."""
+        for name, ids in ids_by_destination.items():
+            dest = self.dests.get(name)
+            lowest = min(ids, default=None)
+            if dest is None or lowest is None:
+                continue
+            dest.cursor = min(dest.cursor, lowest - 1)
+            dest.on_disk = True
+        self._wake.set()
+
+    def _hold(self, dest: _Dest, notifications: Iterable[Notification]) -> None:
+        resort = False
+        for n in notifications:
+            if dest.queue and n.id < next(reversed(dest.queue)):
+                resort = True
+            dest.queue[n.id] = n
+            dest.cursor = max(dest.cursor, n.id)
+        if resort:
+            dest.queue = dict(sorted(dest.queue.items()))
+
+    def _refill_if_low(self, dest: _Dest) -> None:
+        if not dest.on_disk or dest.refilling or len(dest.queue) > self.window // 2:
+            return
+        dest.refilling = True
+        task = asyncio.create_task(self._refill(dest), name=f"refill-{dest.config.name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refill(self, dest: _Dest) -> None:
+        name, after = dest.config.name, dest.cursor
+        limit = self.window - len(dest.queue)
+        held = list(dest.queue)
+        try:
+            rows = await self.outbox.call(
+                lambda conn: Outbox.load_pending(conn, name, after=after, exclude=held, limit=limit)
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("could not load waiting notifications for %s; will try again", name)
+            rows = None
+        finally:
+            dest.refilling = False
+        if rows is not None:
+            self._hold(dest, (n for n in rows if n.id not in dest.queue))
+            if len(rows) < limit:
+                # Every pending notification above ``after`` is held now, except those created
+                # while the query ran (handed to ``add`` with the window still marked on disk).
+                dest.cursor = max(dest.cursor, *dest.queue) if dest.queue else dest.cursor
+                dest.on_disk = dest.skipped_max > dest.cursor
+        self._wake.set()
+
+    def set_disk_pending(self, pending: Mapping[str, tuple[int, float]]) -> None:
+        """Per destination (events, oldest created_at) of every pending notification on disk."""
+        for name, dest in self.dests.items():
+            dest.disk_pending = pending.get(name)
 
     def set_dead_counts(self, counts: Mapping[str, int]) -> None:
         for name, dest in self.dests.items():
@@ -126,7 +202,10 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            wait = self._pass(self.clock())
+            now = self.clock()
+            wait = self._pass(now)
+            self.next_wake_at = now + wait
+            self.passes += 1
             # A timer that sets the event, rather than asyncio.wait_for: on Python 3.11
             # wait_for can lose a cancellation that races with the wake-up, hanging stop().
             timer = loop.call_later(wait, self._wake.set)
@@ -139,6 +218,7 @@ class Dispatcher:
         """Start every attempt allowed now; return seconds until something may change."""
         next_wake = 5.0
         for dest in self.dests.values():
+            self._refill_if_low(dest)
             if not dest.queue:
                 continue
             cfg = dest.config
@@ -173,17 +253,21 @@ class Dispatcher:
                 if not ok:
                     next_wake = min(next_wake, wait)
                     break
+                probe = dest.breaker.is_open
                 dest.breaker = breaker_started(dest.breaker)
                 dest.in_flight.add(n.id)
                 blocked |= n.object_keys
-                task = asyncio.create_task(self._attempt(dest, n), name=f"deliver-{n.id}")
+                task = asyncio.create_task(self._attempt(dest, n, probe), name=f"deliver-{n.id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 if dest.breaker.is_open:
                     break
         return max(0.001, next_wake)
 
-    async def _attempt(self, dest: _Dest, n: Notification) -> None:
+    async def _attempt(self, dest: _Dest, n: Notification, probe: bool = False) -> None:
+        """One attempt. A ``probe`` is sent while the breaker is open, to learn whether the
+        destination is back: when it is not, the notification keeps its attempts and its due
+        time, since the outage, not the notification, failed."""
         cfg = dest.config
         started = self.clock()
         try:
@@ -195,21 +279,25 @@ class Dispatcher:
             outcome = Retry(f"internal error: {type(exc).__name__}")
         now = self.clock()
         self.metrics.child(self.metrics.attempt_seconds, cfg.name).observe(max(0.0, now - started))
-        attempts = n.attempts + 1
         policy = cfg.retry
-        step = next_step(
-            outcome,
-            attempts=attempts,
-            created_at=n.created_at,
-            now=now,
-            initial=policy.initial_backoff,
-            multiplier=policy.multiplier,
-            cap=policy.max_backoff,
-            max_attempts=policy.max_attempts,
-            max_age=policy.max_age,
-            max_retry_after=policy.max_retry_after,
-            draw=self.rng.random(),
-        )
+        transport_ok = not isinstance(outcome, Retry)
+        spent = not (probe and not transport_ok)
+        attempts = n.attempts + 1 if spent else n.attempts
+        step: NextStep = Reschedule(n.next_attempt_at, "probe")
+        if spent:
+            step = next_step(
+                outcome,
+                attempts=attempts,
+                created_at=n.retry_age_from,
+                now=now,
+                initial=policy.initial_backoff,
+                multiplier=policy.multiplier,
+                cap=policy.max_backoff,
+                max_attempts=policy.max_attempts,
+                max_age=policy.max_age,
+                max_retry_after=policy.max_retry_after,
+                draw=self.rng.random(),
+            )
         code = outcome.status_code if isinstance(outcome, Retry | Fail) else None
         error = "" if isinstance(outcome, Ok) else outcome.reason
         if isinstance(step, Delivered):
@@ -241,7 +329,7 @@ class Dispatcher:
             status, at = "pending", now + 1.0
         # memory follows the disk
         dest.in_flight.discard(n.id)
-        transport_ok = not isinstance(outcome, Retry)
+        self.attempts_finished += 1
         dest.breaker = breaker_after(dest.breaker, transport_ok, now, cfg.circuit_breaker.failures)
         if isinstance(outcome, Retry) and outcome.after is not None:
             dest.paused_until = max(
@@ -258,9 +346,24 @@ class Dispatcher:
             self.metrics.child(self.metrics.deliveries, cfg.name, status).inc()
             if status == "dead":
                 dest.dead += 1
-                log.error("destination %s: notification %d is dead: %s", cfg.name, n.id, error)
+                log.error(
+                    "dead-lettered notification %d to %s after %d attempts (%d events): %s",
+                    n.id,
+                    cfg.name,
+                    attempts,
+                    n.total_events,
+                    error,
+                )
             else:
                 dest.last_error = ""
+                log.info(
+                    "delivered notification %d to %s (%d events, attempt %d, %s)",
+                    n.id,
+                    cfg.name,
+                    n.total_events,
+                    attempts,
+                    error or "ok",
+                )
                 if self.on_delivered is not None:
                     self.on_delivered(n)
         self._wake.set()
@@ -274,14 +377,30 @@ class Dispatcher:
         for name, dest in self.dests.items():
             waiting, oldest_group = groups.get(name, (0, now))
             queued = list(dest.queue.values())
+            events = sum(n.total_events for n in queued)
             oldest = min([oldest_group, *(n.created_at for n in queued[:1])])
+            if dest.on_disk and dest.disk_pending is not None:
+                # The window shows only part of the backlog: the outbox's count covers it all.
+                events = max(events, dest.disk_pending[0])
+                oldest = min(oldest, dest.disk_pending[1])
             out[name] = DestinationView(
-                queued=waiting + sum(n.total_events for n in queued),
-                oldest_pending_age=max(0.0, now - oldest) if (waiting or queued) else 0.0,
+                queued=waiting + events,
+                oldest_pending_age=max(0.0, now - oldest) if (waiting or events) else 0.0,
                 dead=dest.dead,
                 circuit_open=dest.breaker.is_open,
             )
         return out
 
     def idle(self) -> bool:
-        return all(not d.queue for d in self.dests.values())
+        return all(not d.queue and not d.on_disk for d in self.dests.values())
+
+    def wake(self) -> None:
+        """Look at the queues now (the clock moved, or something changed outside)."""
+        self._wake.set()
+
+    def settled(self) -> bool:
+        """Nothing in flight, no load from disk running, and the loop has looked at everything
+        that happened: it sleeps until ``next_wake_at`` unless woken."""
+        return not self._wake.is_set() and all(
+            not d.in_flight and not d.refilling for d in self.dests.values()
+        )

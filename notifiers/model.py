@@ -208,6 +208,12 @@ class Notification:
     next_attempt_at: float = 0.0
     status: str = "pending"
     clusters: tuple[str, ...] = ()  # every member's cluster, also beyond the listed events
+    retry_since: float | None = None  # set by a replay: the retry policy's age counts from here
+
+    @property
+    def retry_age_from(self) -> float:
+        """Where ``max_age`` is measured from: creation, or the operator's last replay."""
+        return self.created_at if self.retry_since is None else self.retry_since
 
     @property
     def summary(self) -> dict[str, Any]:

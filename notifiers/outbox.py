@@ -90,7 +90,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     object_keys TEXT NOT NULL,
     payload TEXT NOT NULL,
     clusters TEXT NOT NULL DEFAULT '[]',
-    requeued INTEGER NOT NULL DEFAULT 0
+    requeued INTEGER NOT NULL DEFAULT 0,
+    retry_since REAL
 );
 CREATE INDEX IF NOT EXISTS notifications_by_status ON notifications(status, destination);
 CREATE TABLE IF NOT EXISTS dedup_state (
@@ -209,7 +210,20 @@ def connect(path: Path, *, synchronous: str = "full") -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.executescript(SCHEMA + INGEST_TRIGGER)
+    _add_missing_columns(conn)
     return conn
+
+
+# Columns added after the first release, for outboxes created before them.
+_ADDED_COLUMNS: dict[str, dict[str, str]] = {"notifications": {"retry_since": "REAL"}}
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,8 +322,11 @@ class Outbox:
 
     # ---- lifecycle ----
 
-    def start(self, sink: NotificationSink) -> list[Notification]:
-        """Open, load state; returns the undelivered notifications to hand to the dispatcher."""
+    def start(self, sink: NotificationSink) -> int:
+        """Open, load state; returns how many notifications wait for delivery.
+
+        They stay on disk: the dispatcher loads a bounded window of them (``load_pending``).
+        """
         self._loop = asyncio.get_running_loop()
         self._sink = sink
         self._conn = connect(self.path, synchronous=self.synchronous)
@@ -400,7 +417,7 @@ class Outbox:
 
     # ---- writer thread ----
 
-    def _load_state(self) -> list[Notification]:
+    def _load_state(self) -> int:
         conn = self._conn
         assert conn is not None
         self._dedup = {
@@ -453,17 +470,39 @@ class Outbox:
                 heapq.heappush(self._due, (group.due_at, row[2], row[3]))
             group.delivery_ids.append(row[0])
             group.event_seqs.append(row[1])
-        return self.load_notifications(conn, "status = 'pending'")
+        pending: int = conn.execute(
+            "SELECT count(*) FROM notifications WHERE status = 'pending'"
+        ).fetchone()[0]
+        return pending
+
+    @staticmethod
+    def load_pending(
+        conn: sqlite3.Connection,
+        destination: str,
+        *,
+        after: int,
+        exclude: Sequence[int],
+        limit: int,
+    ) -> list[Notification]:
+        """The next ``limit`` pending notifications of ``destination`` above id ``after``, in id
+        order, leaving out those already held (``exclude``)."""
+        return Outbox.load_notifications(
+            conn,
+            "status = 'pending' AND destination = ? AND id > ? "
+            "AND id NOT IN (SELECT value FROM json_each(?))",
+            (destination, after, json.dumps(list(exclude))),
+            limit,
+        )
 
     @staticmethod
     def load_notifications(
-        conn: sqlite3.Connection, where: str, params: Sequence[Any] = ()
+        conn: sqlite3.Connection, where: str, params: Sequence[Any] = (), limit: int | None = None
     ) -> list[Notification]:
         rows = conn.execute(
             "SELECT id, destination, group_key, idempotency_key, created_at, payload, "
-            "total_events, object_keys, attempts, next_attempt_at, status, clusters "
+            "total_events, object_keys, attempts, next_attempt_at, status, clusters, retry_since "
             "FROM notifications "
-            f"WHERE {where} ORDER BY id",
+            f"WHERE {where} ORDER BY id" + ("" if limit is None else f" LIMIT {int(limit)}"),
             params,
         ).fetchall()
         return [
@@ -480,6 +519,7 @@ class Outbox:
                 next_attempt_at=r[9],
                 status=r[10],
                 clusters=tuple(json.loads(r[11])),
+                retry_since=r[12],
             )
             for r in rows
         ]
@@ -913,12 +953,27 @@ class OutboxError(Exception):
 # ---- maintenance and operator commands (plain functions over a connection) ----
 
 
-def take_requeued(conn: sqlite3.Connection) -> list[Notification]:
-    """Notifications an operator replayed (``fluxwatch outbox replay``) since the last poll."""
-    found = Outbox.load_notifications(conn, "requeued = 1")
+def take_requeued(conn: sqlite3.Connection) -> dict[str, list[int]]:
+    """Ids, per destination, of notifications an operator replayed since the last poll."""
+    found: dict[str, list[int]] = {}
+    for nid, destination in conn.execute(
+        "SELECT id, destination FROM notifications WHERE requeued = 1 ORDER BY id"
+    ):
+        found.setdefault(destination, []).append(nid)
     if found:
         conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
     return found
+
+
+def pending_counts(conn: sqlite3.Connection) -> dict[str, tuple[int, float]]:
+    """Per destination: events in pending notifications and the oldest one's creation time."""
+    return {
+        row[0]: (int(row[1]), float(row[2]))
+        for row in conn.execute(
+            "SELECT destination, sum(total_events), min(created_at) FROM notifications "
+            "WHERE status = 'pending' GROUP BY destination"
+        )
+    }
 
 
 def dead_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -979,13 +1034,18 @@ def prune(
 
 
 def replay(conn: sqlite3.Connection, ids: Iterable[int], *, now: float) -> int:
-    """Dead notifications back to pending, same idempotency key; the bridge picks them up."""
+    """Dead notifications back to pending with a full retry budget; the bridge picks them up.
+
+    Both limits start again: the attempts and the age (``retry_since``), so a notification that
+    died of age gets its hours of retries, not one attempt. The idempotency key is kept, so a
+    destination that applied it before the replay applies it once.
+    """
     count = 0
     for nid in ids:
         count += conn.execute(
             "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?, "
-            "requeued = 1 WHERE id = ? AND status = 'dead'",
-            (now, nid),
+            "retry_since = ?, requeued = 1 WHERE id = ? AND status = 'dead'",
+            (now, now, nid),
         ).rowcount
         row = conn.execute("SELECT delivery_ids FROM notifications WHERE id = ?", (nid,)).fetchone()
         if row is not None:

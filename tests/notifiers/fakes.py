@@ -223,3 +223,49 @@ async def holds_throughout(predicate: Callable[[], bool], during: float) -> None
         assert predicate(), "invariant broken"
         await asyncio.sleep(0.02)
     assert predicate(), "invariant broken"
+
+
+class ManualClock:
+    """An injected clock that moves only when a test says so (``Bridge(clock=...)``)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def set(self, at: float) -> None:
+        self.now = max(self.now, at)
+
+
+def attempts_finished(bridge: Bridge) -> int:
+    assert bridge.dispatcher is not None
+    return bridge.dispatcher.attempts_finished
+
+
+async def settled(bridge: Bridge) -> None:
+    """Wait until the dispatcher has acted on everything it can do at the current clock time:
+    no attempt in flight, nothing loading from disk, and it has looked at the outcome."""
+    dispatcher = bridge.dispatcher
+    assert dispatcher is not None
+    await eventually(dispatcher.settled, interval=0.001)
+
+
+async def tick(bridge: Bridge, clock: ManualClock, max_jumps: int = 10_000) -> int:
+    """Jump the clock from one dispatcher wake-up to the next until at least one attempt has
+    finished and everything settled; returns how many attempts finished."""
+    dispatcher = bridge.dispatcher
+    assert dispatcher is not None
+    before = dispatcher.attempts_finished
+    for _ in range(max_jumps):
+        await settled(bridge)
+        if dispatcher.attempts_finished > before:
+            return dispatcher.attempts_finished - before
+        passes = dispatcher.passes
+        clock.set(dispatcher.next_wake_at)
+        dispatcher.wake()
+        await eventually(lambda seen=passes: dispatcher.passes > seen, interval=0.001)
+    raise AssertionError(f"no attempt within {max_jumps} wake-ups")
