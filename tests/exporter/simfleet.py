@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +62,18 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running(
-    tmp_path: Path, apps: AppMix = APPS, scenario: Scenario | None = None, compat: bool = False
+    tmp_path: Path,
+    apps: AppMix = APPS,
+    scenario: Scenario | None = None,
+    compat: bool = False,
+    start_time: dt.datetime | None = None,
 ) -> AsyncIterator[Running]:
     if scenario is None:
         scenario = Scenario(name="e2e", seed=7, clusters=(ClusterSpec("c1", apps=apps),))
     sink = ListSink()
-    async with SimulatorServer(scenario, state_dir=tmp_path / "sim", time_scale=None) as sim:
+    async with SimulatorServer(
+        scenario, state_dir=tmp_path / "sim", time_scale=None, start_time=start_time
+    ) as sim:
         settings = ExporterSettings(
             kubeconfig=str(sim.kubeconfig_path),
             listen="127.0.0.1:0",

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -15,57 +12,11 @@ import aiohttp
 from exporter.kinds import KINDS
 from simulator.kinds import BY_KIND
 from simulator.scenario import preset
-from tests.conftest import require_tool
 from tests.exporter.scrape import series, value
 from tests.exporter.simfleet import ref, running
+from tests.prometheus import Job, api_get, poll, running_prometheus
 
-DEADLINE = 20.0
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A port the kernel just handed out; Prometheus has no port-0 option, so bind and release."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def prometheus_config(target: str) -> str:
-    return (
-        "global:\n"
-        "  scrape_interval: 1s\n"
-        "  evaluation_interval: 1s\n"
-        "scrape_configs:\n"
-        "  - job_name: fluxwatch\n"
-        "    metrics_path: /metrics\n"
-        "    static_configs:\n"
-        f"      - targets: ['{target}']\n"
-    )
-
-
-async def poll(get: Callable[[], Awaitable[T | None]], what: str, log: Path) -> T:
-    """Call ``get`` until it returns something; fail with ``what`` and Prometheus's log tail."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while True:
-        with contextlib.suppress(aiohttp.ClientConnectionError):
-            got = await get()
-            if got is not None:
-                return got
-        if loop.time() > deadline:
-            tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-3000:]
-            raise AssertionError(f"timed out waiting for {what}; prometheus log:\n{tail}")
-        await asyncio.sleep(0.1)
-
-
-async def api_get(http: aiohttp.ClientSession, url: str, params: dict[str, str]) -> Any:
-    """One Prometheus API call that must succeed: HTTP 200 and ``status: success``."""
-    async with http.get(url, params=params) as resp:
-        body = await resp.json()
-        assert resp.status == 200, body
-    assert body["status"] == "success", body
-    return body
 
 
 async def _some(pending: Awaitable[list[T]]) -> list[T] | None:
@@ -82,7 +33,6 @@ def failing_now(obj: dict[str, Any] | None) -> bool:
 
 
 async def test_real_prometheus_scrapes_and_queries_the_exporter(tmp_path: Path) -> None:
-    binary = require_tool("prometheus")
     async with running(tmp_path, scenario=preset("small")) as run:
         ns, name = ref(run.c1.objects("HelmRelease")[0])
         hr = {"cluster": "c1", "kind": "HelmRelease", "namespace": ns, "name": name}
@@ -117,32 +67,9 @@ async def test_real_prometheus_scrapes_and_queries_the_exporter(tmp_path: Path) 
         assert served > 0
 
         target = urlsplit(run.exporter.url).netloc
-        port = free_port()
-        api = f"http://127.0.0.1:{port}"
-        config = tmp_path / "prometheus.yml"
-        config.write_text(prometheus_config(target))
-        log = tmp_path / "prometheus.log"
-        with log.open("wb") as log_file:
-            proc = await asyncio.create_subprocess_exec(
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
-            )
-            try:
-                await check_prometheus(run.http, api, log, target, hr, labels, served, bad)
-            finally:
-                if proc.returncode is None:
-                    proc.terminate()
-                    try:
-                        await asyncio.wait_for(proc.wait(), 10)
-                    except TimeoutError:
-                        proc.kill()
-                        await proc.wait()
-        assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
+        jobs = [Job("fluxwatch", [target])]
+        async with running_prometheus(tmp_path, run.http, jobs) as prom:
+            await check_prometheus(run.http, prom.url, prom.log, target, hr, labels, served, bad)
 
 
 async def check_prometheus(
