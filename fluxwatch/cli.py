@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from fluxwatch import __version__
-from fluxwatch.commands import bridge, dashboards, demo, exporter, outbox, run, simulate
+from fluxwatch.commands import alerts, bridge, dashboards, demo, exporter, outbox, run, simulate
 
-COMMANDS = (simulate, exporter, bridge, outbox, run, demo, dashboards)
+COMMANDS = (simulate, exporter, bridge, outbox, run, demo, dashboards, alerts)
 
 
 def build_parser() -> argparse.ArgumentParser:
