@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.settings import AlertSettings, format_duration
-from catalogue.exporter import MetricSpec
+from catalogue.specs import MetricSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,10 @@ class Query:
 
     def bridge(self, spec: MetricSpec | str, suffix: str = "", **matchers: str) -> str:
         return self._select(spec, suffix, self.settings.bridge_selector, matchers)
+
+    def select(self, spec: MetricSpec, base: str, **matchers: str) -> str:
+        """A metric with an explicit base selector (``up`` of one job)."""
+        return self._select(spec, "", base, matchers)
 
     def _select(
         self, spec: MetricSpec | str, suffix: str, base: str, matchers: Mapping[str, str]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from alerts.model import Query, RecordingRule, RuleGroup, re_
 from alerts.settings import AlertSettings
+from catalogue import bridge as br
 from catalogue import exporter as ex
 
 LATENCY_QUANTILES = (("p50", "0.5"), ("p90", "0.9"), ("p99", "0.99"))
@@ -127,5 +128,58 @@ def exporter_recording(s: AlertSettings) -> list[RecordingRule]:
     return out
 
 
+def bridge_recording(s: AlertSettings) -> list[RecordingRule]:
+    q = Query(s)
+    out = [
+        _rule(
+            q,
+            f"source:{br.EVENTS_RECEIVED.family}:rate5m",
+            f"sum by (source) (rate({q.bridge(br.EVENTS_RECEIVED)}[5m]))",
+            "Events stored per second by source (flux, alertmanager, transition).",
+        ),
+        _rule(
+            q,
+            f"destination_outcome:{br.DELIVERIES.family}:rate5m",
+            f"sum by (destination, outcome) (rate({q.bridge(br.DELIVERIES)}[5m]))",
+            "Delivery attempts per second by destination and outcome (delivered, retry, dead).",
+        ),
+        _rule(
+            q,
+            f"destination:{br.QUEUE_DEPTH.name}:max",
+            f"max by (destination) ({q.bridge(br.QUEUE_DEPTH)})",
+            "Undelivered notifications per destination.",
+        ),
+        _rule(
+            q,
+            f"destination:{br.OLDEST_PENDING_AGE.name}:max",
+            f"max by (destination) ({q.bridge(br.OLDEST_PENDING_AGE)})",
+            "Age of the oldest undelivered notification per destination.",
+        ),
+    ]
+    attempt = br.DELIVERY_ATTEMPT_SECONDS
+    bucket = f"destination_le:{attempt.name}_bucket:rate5m"
+    out.append(
+        _rule(
+            q,
+            bucket,
+            f"sum by (destination, le) (rate({q.bridge(attempt, '_bucket')}[5m]))",
+            f"Bucket rates of {attempt.name} per destination.",
+        )
+    )
+    for tag, quantile in (("p50", "0.5"), ("p99", "0.99")):
+        out.append(
+            _rule(
+                q,
+                f"destination:{attempt.name}:{tag}_rate5m",
+                f"histogram_quantile({quantile}, {bucket})",
+                f"{tag} of one delivery attempt's duration per destination over 5m.",
+            )
+        )
+    return out
+
+
 def recording_groups(s: AlertSettings) -> list[RuleGroup]:
-    return [RuleGroup("fluxwatch-recording", tuple(exporter_recording(s)))]
+    return [
+        RuleGroup("fluxwatch-recording", tuple(exporter_recording(s))),
+        RuleGroup("fluxwatch-bridge-recording", tuple(bridge_recording(s))),
+    ]

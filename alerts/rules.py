@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from alerts.model import AlertingRule, Query, RuleGroup, eq, ne, nre, re_
 from alerts.settings import FETCHING_SOURCE_KINDS, AlertSettings, format_duration
+from catalogue import bridge as br
 from catalogue import exporter as ex
+from catalogue import prometheus as prom
 
 # Reasons an object shows while it is simply working (or waiting on a neighbour): not a failure
 # of its own. A retrying object keeps its last failure as root_reason (exporter root cause), so
@@ -298,17 +300,20 @@ def cluster_alerts(s: AlertSettings) -> list[AlertingRule]:
     ]
     synced = q.exporter(ex.CLUSTER_SYNCED)
     reachable = q.exporter(ex.CLUSTER_REACHABLE)
+    auth = q.exporter(ex.CLUSTER_AUTH_FAILED)
     out.append(
         AlertingRule(
             "FluxwatchExporterWatchesFailing",
-            f"max by ({cl}) ({synced}) == 0\n  and on ({cl}) max by ({cl}) ({reachable}) == 1",
+            f"max by ({cl}) ({synced}) == 0\n"
+            f"  and on ({cl}) max by ({cl}) ({reachable}) == 1\n"
+            f"or max by ({cl}) ({auth}) == 1",
             s.watches_failing_for,
             "warning",
             "exporter",
             f"fluxwatch cannot list or watch the Flux objects of {lbl(cl)}",
-            f"{lbl(cl)} answers, but the exporter has not finished listing its Flux kinds: "
-            "RBAC (403), an expired token (401) or an API server timing out. Its metrics are "
-            "incomplete.",
+            f"{lbl(cl)} answers, but the exporter has not finished listing its Flux kinds or its "
+            "credentials are rejected: RBAC (403), an expired token (401) or an API server "
+            "timing out. Its metrics are incomplete or stale.",
             q.take(),
         )
     )
@@ -316,8 +321,7 @@ def cluster_alerts(s: AlertSettings) -> list[AlertingRule]:
 
 
 def _down(q: Query, selector: str, alert: str, what: str, seconds: int) -> AlertingRule:
-    up = f"up{{{selector}}}" if selector else "up"
-    q.used.append("up")
+    up = q.select(prom.UP, selector)
     return AlertingRule(
         alert,
         f"{up} == 0 or absent({up})",
@@ -338,10 +342,43 @@ def _down(q: Query, selector: str, alert: str, what: str, seconds: int) -> Alert
 
 def self_alerts(s: AlertSettings) -> list[AlertingRule]:
     q = Query(s)
-    return [
+    out = [
         _down(q, s.exporter_selector, "FluxwatchExporterDown", "exporter", s.exporter_down_for),
         _down(q, s.bridge_selector, "FluxwatchBridgeDown", "bridge", s.bridge_down_for),
     ]
+    age = q.bridge(br.OLDEST_PENDING_AGE)
+    out.append(
+        AlertingRule(
+            "FluxwatchBridgeQueueOld",
+            f"max by (destination) ({age}) > {s.bridge_queue_age}",
+            s.bridge_queue_for,
+            "warning",
+            "bridge",
+            "fluxwatch bridge: notifications to {{ $labels.destination }} wait for more than "
+            f"{format_duration(s.bridge_queue_age)}",
+            "The oldest undelivered notification for {{ $labels.destination }} is "
+            "{{ $value | humanizeDuration }} old: the destination is down, rejecting with "
+            "retries, rate-limiting or behind an open circuit breaker. Nothing is lost; the team "
+            "hears late.",
+            q.take(),
+        )
+    )
+    dead = q.bridge(br.DEAD_LETTERS)
+    out.append(
+        AlertingRule(
+            "FluxwatchBridgeDeadLettering",
+            f"max by (destination) ({dead}) > 0",
+            s.bridge_dead_letters_for,
+            "warning",
+            "bridge",
+            "fluxwatch bridge: {{ $value }} notifications to {{ $labels.destination }} are dead",
+            "{{ $value }} notifications to {{ $labels.destination }} gave up (permanent error, "
+            "too many attempts or too old): the team never received them. Fix the destination, "
+            "then replay them with fluxwatch outbox replay --all-dead.",
+            q.take(),
+        )
+    )
+    return out
 
 
 def alert_groups(s: AlertSettings) -> list[RuleGroup]:

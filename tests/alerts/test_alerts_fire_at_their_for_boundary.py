@@ -18,6 +18,12 @@ from alerts.settings import AlertSettings, with_overrides
 from tests.alerts.promtool_cases import RUNBOOKS, run_promtool, series
 
 JOB = {"job": "fluxwatch", "instance": "exporter:9797"}
+BRIDGE = {"job": "fluxwatch-bridge", "instance": "bridge:9095"}
+WATCHES_FAILING = (
+    "{cluster} answers, but the exporter has not finished listing its Flux kinds or its "
+    "credentials are rejected: RBAC (403), an expired token (401) or an API server timing out. "
+    "Its metrics are incomplete or stale."
+)
 
 
 def obj(cluster: str, kind: str, namespace: str, name: str) -> dict[str, str]:
@@ -419,8 +425,55 @@ CASES = [
         14,
         {"cluster": "c2", "severity": "warning", "scope": "exporter"},
         "fluxwatch cannot list or watch the Flux objects of c2",
-        "c2 answers, but the exporter has not finished listing its Flux kinds: RBAC (403), an "
-        "expired token (401) or an API server timing out. Its metrics are incomplete.",
+        WATCHES_FAILING.format(cluster="c2"),
+    ),
+    Case(
+        # the token expired after the first sync: synced stays 1, credentials are rejected
+        "credentials-rejected",
+        "FluxwatchExporterWatchesFailing",
+        [
+            series("flux_cluster_synced", {**JOB, "cluster": "c3"}, "1x17"),
+            series("flux_cluster_reachable", {**JOB, "cluster": "c3"}, "1x17"),
+            series("flux_cluster_auth_failed", {**JOB, "cluster": "c3"}, "1x12 0x5"),
+        ],
+        9,
+        10,
+        14,
+        {"cluster": "c3", "severity": "warning", "scope": "exporter"},
+        "fluxwatch cannot list or watch the Flux objects of c3",
+        WATCHES_FAILING.format(cluster="c3"),
+    ),
+    Case(
+        "bridge-queue-old",
+        "FluxwatchBridgeQueueOld",
+        [
+            series(
+                "fluxwatch_bridge_oldest_pending_age_seconds",
+                {**BRIDGE, "destination": "payments/slack"},
+                "0+60x25 0x5",
+            )
+        ],
+        20,
+        21,
+        28,
+        {"destination": "payments/slack", "severity": "warning", "scope": "bridge"},
+        "fluxwatch bridge: notifications to payments/slack wait for more than 15m",
+        "The oldest undelivered notification for payments/slack is 21m 0s old: the destination "
+        "is down, rejecting with retries, rate-limiting or behind an open circuit breaker. "
+        "Nothing is lost; the team hears late.",
+    ),
+    Case(
+        "bridge-dead-lettering",
+        "FluxwatchBridgeDeadLettering",
+        [series("fluxwatch_bridge_dead_letters", {**BRIDGE, "destination": "oncall"}, "0 2x5 0x5")],
+        1,
+        2,
+        8,
+        {"destination": "oncall", "severity": "warning", "scope": "bridge"},
+        "fluxwatch bridge: 2 notifications to oncall are dead",
+        "2 notifications to oncall gave up (permanent error, too many attempts or too old): the "
+        "team never received them. Fix the destination, then replay them with fluxwatch outbox "
+        "replay --all-dead.",
     ),
     Case(
         "exporter-down",

@@ -14,6 +14,7 @@ from tests.alerts.promtool_cases import run_promtool, series
 
 JOB = {"job": "fluxwatch", "instance": "exporter:9797"}
 OTHER = {"job": "someone-else", "instance": "x:1"}
+BRIDGE = {"job": "fluxwatch-bridge", "instance": "bridge:9095"}
 
 
 def res(cluster: str, kind: str, status: str, labels: dict[str, str] = JOB) -> dict[str, str]:
@@ -104,6 +105,46 @@ INPUTS = [
     hist("flux_resource_time_to_recover_seconds", "300", "0+600x80"),
     hist("flux_resource_time_to_recover_seconds", "600", "0+1200x80"),
     hist("flux_resource_time_to_recover_seconds", "+Inf", "0+1200x80"),
+    series("fluxwatch_bridge_events_received_total", {**BRIDGE, "source": "flux"}, "0+120x20"),
+    series(
+        "fluxwatch_bridge_events_received_total",
+        {**BRIDGE, "source": "flux", "instance": "bridge-2:9095"},
+        "0+60x20",
+    ),
+    series(
+        "fluxwatch_bridge_deliveries_total",
+        {**BRIDGE, "destination": "oncall", "outcome": "delivered"},
+        "0+30x20",
+    ),
+    series(
+        "fluxwatch_bridge_deliveries_total",
+        {**BRIDGE, "destination": "oncall", "outcome": "dead"},
+        "0+6x20",
+    ),
+    series("fluxwatch_bridge_queue_depth", {**BRIDGE, "destination": "oncall"}, "7x20"),
+    series(
+        "fluxwatch_bridge_queue_depth",
+        {**BRIDGE, "destination": "oncall", "instance": "bridge-2:9095"},
+        "3x20",
+    ),
+    series(
+        "fluxwatch_bridge_oldest_pending_age_seconds", {**BRIDGE, "destination": "oncall"}, "42x20"
+    ),
+    series(
+        "fluxwatch_bridge_delivery_attempt_seconds_bucket",
+        {**BRIDGE, "destination": "oncall", "le": "0.1"},
+        "0+54x20",
+    ),
+    series(
+        "fluxwatch_bridge_delivery_attempt_seconds_bucket",
+        {**BRIDGE, "destination": "oncall", "le": "1"},
+        "0+60x20",
+    ),
+    series(
+        "fluxwatch_bridge_delivery_attempt_seconds_bucket",
+        {**BRIDGE, "destination": "oncall", "le": "+Inf"},
+        "0+60x20",
+    ),
 ]
 
 # record -> (eval minute, [(labels, value)]); rates: 1h at 60m, 1d at 72m (86,400 increase)
@@ -144,6 +185,39 @@ EXPECTED: dict[str, tuple[int, list[tuple[dict[str, str], float]]]] = {
         [({"tenant": "payments", "kind": "Kustomization"}, 6)],
     ),
 }
+EXPECTED.update(
+    {
+        "source:fluxwatch_bridge_events_received:rate5m": (10, [({"source": "flux"}, 3)]),
+        "destination_outcome:fluxwatch_bridge_deliveries:rate5m": (
+            10,
+            [
+                ({"destination": "oncall", "outcome": "delivered"}, 0.5),
+                ({"destination": "oncall", "outcome": "dead"}, 0.1),
+            ],
+        ),
+        "destination:fluxwatch_bridge_queue_depth:max": (10, [({"destination": "oncall"}, 7)]),
+        "destination:fluxwatch_bridge_oldest_pending_age_seconds:max": (
+            10,
+            [({"destination": "oncall"}, 42)],
+        ),
+        "destination_le:fluxwatch_bridge_delivery_attempt_seconds_bucket:rate5m": (
+            10,
+            [
+                ({"destination": "oncall", "le": "0.1"}, 0.9),
+                ({"destination": "oncall", "le": "1"}, 1),
+                ({"destination": "oncall", "le": "+Inf"}, 1),
+            ],
+        ),
+        "destination:fluxwatch_bridge_delivery_attempt_seconds:p50_rate5m": (
+            10,
+            [({"destination": "oncall"}, 0.05555555555555556)],
+        ),
+        "destination:fluxwatch_bridge_delivery_attempt_seconds:p99_rate5m": (
+            10,
+            [({"destination": "oncall"}, 0.9099999999999999)],
+        ),  # 0.91; promtool compares exactly
+    }
+)
 for level in ("kind", "tenant"):
     key = {level: LATENCY[level]}
     EXPECTED[f"{level}_le:flux_revision_apply_latency_seconds_bucket:rate1h"] = (
