@@ -8,16 +8,16 @@ reported in ``problems`` for the store to count and log once, and the field is l
 
 from __future__ import annotations
 
-import math
-import re
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from exporter.kinds import KINDS_BY_NAME, SOURCE_KINDS
+from exporter.kindfields import EXTRACTORS, ObjectView
+from exporter.kinds import KINDS_BY_NAME
+from exporter.reader import Reader, interned
+from exporter.reader import parse_duration as parse_duration
+from exporter.reader import parse_time as parse_time
 
 Status = Literal["ready", "failing", "progressing", "stalled", "suspended", "unknown"]
 ObjKey = tuple[str, str, str]  # (kind, namespace, name)
@@ -56,13 +56,6 @@ KNOWN_CONDITION_TYPES = frozenset(
 add types, which should show up in a metric rather than flood the log."""
 QUIET_PROBLEMS = frozenset({"unknown_condition_type"})
 
-_INTERN_MAX = 256
-
-
-def _intern(value: str) -> str:
-    return sys.intern(value) if len(value) <= _INTERN_MAX else value
-
-
 _EMPTY: Mapping[str, str] = MappingProxyType({})  # shared by the many objects without any
 # Distinct label sets seen, each kept once: objects of a fleet carry few different ones (the
 # Kustomization that applied them, a tenant), so 50,000 objects share a handful of mappings
@@ -85,20 +78,6 @@ def _shared_labels(labels: dict[str, str]) -> Mapping[str, str]:
 
 _CONDITION_STATUSES = frozenset({"True", "False", "Unknown"})
 _PROGRESSING_REASONS = frozenset({"Progressing", "ProgressingWithRetry", "DependencyNotReady"})
-_CANARY_PHASES: dict[str, Status] = {
-    "Succeeded": "ready",
-    "Initialized": "ready",
-    "Failed": "failing",
-    "Initializing": "progressing",
-    "Waiting": "progressing",
-    "Progressing": "progressing",
-    "WaitingPromotion": "progressing",
-    "Promoting": "progressing",
-    "Finalising": "progressing",
-    "Terminating": "unknown",
-    "Terminated": "unknown",
-    "": "unknown",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,122 +146,7 @@ class Derived:
     key: ObjKey = ("", "", "")  # (kind, namespace, name), set by derive: looked up constantly
 
 
-class _Reader:
-    """Typed access to decoded JSON that records surprises instead of raising."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def note(self, problem: str) -> None:
-        if problem not in self.problems:
-            self.problems.append(problem)
-
-    def map_(self, parent: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
-        if parent is None:
-            return {}
-        value = parent.get(key)
-        if value is None:
-            return {}
-        if isinstance(value, Mapping):
-            return value
-        self.note("bad_field_type")
-        return {}
-
-    def list_(self, parent: Mapping[str, Any], key: str) -> Sequence[Any]:
-        value = parent.get(key)
-        if value is None:
-            return ()
-        if isinstance(value, list):
-            return value
-        self.note("bad_field_type")
-        return ()
-
-    def str_(self, parent: Mapping[str, Any], key: str, intern: bool = True) -> str:
-        value = parent.get(key)
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            # Names, revisions and reasons repeat across clusters (one commit rolls out to all
-            # of them): interning keeps one copy in the store instead of one per object. Values
-            # that never repeat (uids) or are parsed and dropped (timestamps) are not interned:
-            # each would only add an entry to the interpreter's interned table, which never
-            # shrinks (2 MiB per 5,000 objects, measured).
-            return sys.intern(value) if intern and len(value) <= _INTERN_MAX else value
-        self.note("bad_field_type")
-        return ""
-
-    def num_(self, parent: Mapping[str, Any], key: str) -> float | None:
-        value = parent.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.note("bad_field_type")
-            return None
-        return float(value)
-
-    def int_(self, parent: Mapping[str, Any], key: str) -> int | None:
-        value = self.num_(parent, key)
-        if value is None:
-            return None
-        if not math.isfinite(value):
-            self.note("bad_field_type")
-            return None
-        return int(value)
-
-    def time_(self, parent: Mapping[str, Any], key: str) -> float | None:
-        text = self.str_(parent, key, intern=False)
-        if not text:
-            return None
-        parsed = parse_time(text)
-        if parsed is None:
-            self.note("bad_timestamp")
-        return parsed
-
-    def duration_(self, parent: Mapping[str, Any], key: str) -> float | None:
-        text = self.str_(parent, key, intern=False)
-        if not text:
-            return None
-        parsed = parse_duration(text)
-        if parsed is None:
-            self.note("bad_duration")
-        return parsed
-
-
-_FRACTION = re.compile(r"\.(\d+)")
-
-
-def parse_time(text: str) -> float | None:
-    """RFC 3339 (as Kubernetes writes it, also with nanoseconds) to unix seconds."""
-    candidate = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.strip(), count=1)
-    try:
-        parsed = datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None  # Kubernetes always writes a zone; a naive time is a malformed one
-    return parsed.timestamp()
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float | None:
-    """A Go ``time.Duration`` string (``5m0s``, ``1h``, ``2.5s``) to seconds."""
-    text = text.strip()
-    if text in ("0", ""):
-        return 0.0 if text == "0" else None
-    pos = 0
-    total = 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos > 0 else None
-
-
-def _conditions(r: _Reader, status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def _conditions(r: Reader, status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     found: dict[str, Mapping[str, Any]] = {}
     for item in r.list_(status, "conditions"):
         if not isinstance(item, Mapping):
@@ -302,26 +166,8 @@ def _conditions(r: _Reader, status: Mapping[str, Any]) -> dict[str, Mapping[str,
     return found
 
 
-def _ref(r: _Reader, ref: Mapping[str, Any], default_kind: str, default_ns: str) -> ObjKey | None:
-    name = r.str_(ref, "name")
-    if not name:
-        return None
-    return (r.str_(ref, "kind") or default_kind, r.str_(ref, "namespace") or default_ns, name)
-
-
-def _redact_url(url: str) -> str:
-    """Drop user:password@ so a credential typed into a URL never becomes a label."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    host, slash, path = rest.partition("/")
-    if "@" in host:
-        host = host.rsplit("@", 1)[1]
-    return f"{scheme}://{host}{slash}{path}"
-
-
 def _status_of(
-    r: _Reader, kind: str, conditions: Mapping[str, Mapping[str, Any]], suspended: bool
+    r: Reader, kind: str, conditions: Mapping[str, Mapping[str, Any]], suspended: bool
 ) -> tuple[Status, str, str, float | None]:
     """(status, reason, message, since) from the kstatus-style conditions Flux writes."""
     ready = conditions.get("Ready")
@@ -343,8 +189,12 @@ def _status_of(
     if ready is None:
         if reconciling is not None and reconciling.get("status") == "True":
             return "progressing", reason, message, since
-        if not KINDS_BY_NAME.get(kind, KINDS_BY_NAME["Alert"]).has_status:
+        known = KINDS_BY_NAME.get(kind)
+        if known is not None and not known.has_status:
             return "ready", "", "", None  # Alert/Provider v1beta3 have no status at all
+        # A kind the exporter does not know (a newer Flux, a bug) is "unknown", never "ready":
+        # claiming health for an object nobody understood would hide its failures from every
+        # alert. Without a status at all it is also counted as missing_status.
         return "unknown", reason or "NoReadyCondition", message, since
     ready_status = ready.get("status")
     if ready_status == "True":
@@ -360,13 +210,18 @@ def _status_of(
 
 
 def derive(kind: str, obj: Mapping[str, Any]) -> tuple[Derived, tuple[str, ...]]:
-    """The derived fields of one object and the surprises met on the way (never raises)."""
-    r = _Reader()
+    """The derived fields of one object and the surprises met on the way (never raises).
+
+    The fields every kind has come first; then the kind's entry in
+    ``exporter.kindfields.EXTRACTORS`` adds (or, for a Canary, overrides) its own.
+    """
+    r = Reader()
     meta = r.map_(obj, "metadata")
     spec = r.map_(obj, "spec")
     raw_status = obj.get("status")
     if raw_status is None:
-        if KINDS_BY_NAME.get(kind) is None or KINDS_BY_NAME[kind].has_status:
+        known = KINDS_BY_NAME.get(kind)
+        if known is None or known.has_status:
             r.note("missing_status")
         status: Mapping[str, Any] = {}
     else:
@@ -382,7 +237,7 @@ def derive(kind: str, obj: Mapping[str, Any]) -> tuple[Derived, tuple[str, ...]]
     raw_labels = r.map_(meta, "labels")
     # Label keys and values repeat on nearly every object of a fleet: one shared copy each.
     labels = {
-        _intern(k): _intern(v)
+        interned(k): interned(v)
         for k, v in list(raw_labels.items())[:MAX_KEPT_LABELS]
         if isinstance(v, str) and isinstance(k, str)
     }
@@ -415,246 +270,21 @@ def derive(kind: str, obj: Mapping[str, Any]) -> tuple[Derived, tuple[str, ...]]
         fields["generation_lag"] = max(generation - observed, 0)
 
     conditions = _conditions(r, status)
-    if kind == "Canary":
-        phase = r.str_(status, "phase")
-        state: Status = _CANARY_PHASES.get(phase, "unknown")
-        promoted = conditions.get("Promoted")
-        reason = (r.str_(promoted, "reason") if promoted else "") or phase
-        fields.update(
-            status="suspended" if suspended else state,
-            reason=reason,
-            message=r.str_(promoted, "message") if promoted else "",
-            since=r.time_(status, "lastTransitionTime"),
-            phase=phase,
-            weight=r.num_(status, "canaryWeight"),
-            failed_checks=r.num_(status, "failedChecks"),
-            iterations=r.num_(status, "iterations"),
-            interval=r.duration_(r.map_(spec, "analysis"), "interval"),
-        )
-        if promoted is not None:
-            fields["ready_condition"] = promoted.get("status", "")
-    else:
-        state, reason, message, since = _status_of(r, kind, conditions, suspended)
-        fields.update(status=state, reason=reason, message=message, since=since)
-        ready = conditions.get("Ready")
-        if ready is not None:
-            fields["ready_condition"] = ready.get("status", "")
-        fields["interval"] = r.duration_(spec, "interval")
+    state, reason, message, since = _status_of(r, kind, conditions, suspended)
+    fields.update(status=state, reason=reason, message=message, since=since)
+    ready = conditions.get("Ready")
+    if ready is not None:
+        fields["ready_condition"] = ready.get("status", "")
+        if ready.get("status") == "True":
+            fields["last_success"] = r.time_(ready, "lastTransitionTime")
+    fields["interval"] = r.duration_(spec, "interval")
+    extractor = EXTRACTORS.get(kind)
+    if extractor is not None:
+        extractor(ObjectView(r, kind, namespace, spec, status, conditions, suspended), fields)
     if len(fields.get("message", "")) > MAX_MESSAGE:
         r.note("huge_message")
         fields["message"] = fields["message"][:MAX_MESSAGE]
-
-    # Last attempt: the newest condition transition or handled reconcile request; kind code
-    # below refines it where the status records every run (Kustomization history).
-    attempt_times = [r.time_(c, "lastTransitionTime") for c in conditions.values()]
-    attempt_times.append(r.time_(status, "lastHandledReconcileAt"))
-    known_attempts = [t for t in attempt_times if t is not None]
-    if known_attempts:
-        fields["last_attempt"] = max(known_attempts)
-    ready_cond = conditions.get("Ready")
-    if ready_cond is not None and ready_cond.get("status") == "True":
-        fields["last_success"] = r.time_(ready_cond, "lastTransitionTime")
-
-    artifact = r.map_(status, "artifact")
-    if kind in SOURCE_KINDS:
-        _source_fields(r, kind, namespace, spec, status, artifact, fields)
-    elif kind == "Kustomization":
-        _kustomization_fields(r, namespace, spec, status, fields)
-    elif kind == "HelmRelease":
-        _helmrelease_fields(r, namespace, spec, status, fields, conditions)
-    elif kind == "ImageRepository":
-        scan = r.map_(status, "lastScanResult")
-        fields["image"] = r.str_(spec, "image")
-        fields["tags"] = r.int_(scan, "tagCount")
-        fields["last_scan"] = r.time_(scan, "scanTime")
-        fields["applied_revision"] = r.str_(scan, "revision")
-        if fields["status"] == "ready" and fields["last_scan"] is not None:
-            fields["last_success"] = _newest(fields.get("last_success"), fields["last_scan"])
-    elif kind == "ImagePolicy":
-        ref = _ref(r, r.map_(spec, "imageRepositoryRef"), "ImageRepository", namespace)
-        if ref is not None:
-            fields["source"] = ref
-            fields["upstream"] = (ref,)
-        latest = r.map_(status, "latestRef")
-        fields["latest_image"] = r.str_(latest, "name")
-        fields["latest_tag"] = r.str_(latest, "tag")
-        fields["applied_revision"] = fields["latest_tag"]
-    elif kind == "ImageUpdateAutomation":
-        ref = _ref(r, r.map_(spec, "sourceRef"), "GitRepository", namespace)
-        if ref is not None:
-            fields["source"] = ref
-            fields["upstream"] = (ref,)
-        fields["applied_revision"] = r.str_(status, "lastPushCommit")
-        fields["attempted_revision"] = r.str_(status, "observedSourceRevision")
-        run = r.time_(status, "lastAutomationRunTime")
-        fields["last_attempt"] = _newest(fields.get("last_attempt"), run)
-        if fields["status"] == "ready" and run is not None:
-            fields["last_success"] = _newest(fields.get("last_success"), run)
-    elif kind == "Receiver":
-        fields["webhook_path"] = r.str_(status, "webhookPath")
     return Derived(**fields), tuple(r.problems)
-
-
-def _newest(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
-
-
-def _source_fields(
-    r: _Reader,
-    kind: str,
-    namespace: str,
-    spec: Mapping[str, Any],
-    status: Mapping[str, Any],
-    artifact: Mapping[str, Any],
-    fields: dict[str, Any],
-) -> None:
-    revision = r.str_(artifact, "revision")
-    fields["applied_revision"] = revision
-    fields["offered_revision"] = revision
-    fields["artifact_size"] = r.num_(artifact, "size")
-    updated = r.time_(artifact, "lastUpdateTime")
-    fields["artifact_updated"] = updated
-    if fields["status"] == "ready":
-        fields["last_success"] = _newest(fields.get("last_success"), updated)
-    if kind == "Bucket":
-        fields["endpoint"] = _redact_url(r.str_(spec, "endpoint"))
-        fields["bucket_name"] = r.str_(spec, "bucketName")
-    elif kind == "HelmChart":
-        fields["chart_name"] = r.str_(spec, "chart")
-        fields["chart_version"] = r.str_(spec, "version")
-        ref = _ref(r, r.map_(spec, "sourceRef"), "HelmRepository", namespace)
-        if ref is not None:
-            fields["source"] = ref
-            fields["upstream"] = (ref,)
-    elif kind == "ExternalArtifact":
-        ref = _ref(r, r.map_(spec, "sourceRef"), "ArtifactGenerator", namespace)
-        if ref is not None:
-            fields["source"] = ref
-    else:
-        fields["url"] = _redact_url(r.str_(spec, "url"))
-        fields["ref"] = _source_ref(r, r.map_(spec, "ref"))
-
-
-_REF_KEYS = ("name", "commit", "digest", "tag", "semver", "branch")  # Flux's precedence order
-
-
-def _source_ref(r: _Reader, ref: Mapping[str, Any]) -> str:
-    """What a Git or OCI source follows: ``branch:main``, ``tag:v1.2.0``, ``semver:>=1.0``."""
-    for key in _REF_KEYS:
-        value = r.str_(ref, key)
-        if value:
-            return f"{key}:{value}"
-    return ""
-
-
-def _depends_on(r: _Reader, kind: str, namespace: str, spec: Mapping[str, Any]) -> list[ObjKey]:
-    refs: list[ObjKey] = []
-    for item in r.list_(spec, "dependsOn"):
-        if not isinstance(item, Mapping):
-            r.note("bad_field_type")
-            continue
-        ref = _ref(r, item, kind, namespace)
-        if ref is not None:
-            refs.append((kind, ref[1], ref[2]))  # dependsOn always names the same kind
-    return refs
-
-
-def _kustomization_fields(
-    r: _Reader,
-    namespace: str,
-    spec: Mapping[str, Any],
-    status: Mapping[str, Any],
-    fields: dict[str, Any],
-) -> None:
-    source = _ref(r, r.map_(spec, "sourceRef"), "GitRepository", namespace)
-    if source is not None:
-        fields["source"] = source
-        fields["upstream"] = (source,)
-    fields["depends_on"] = tuple(_depends_on(r, "Kustomization", namespace, spec))
-    fields["path"] = r.str_(spec, "path")
-    applied = r.str_(status, "lastAppliedRevision")
-    fields["applied_revision"] = applied
-    fields["attempted_revision"] = r.str_(status, "lastAttemptedRevision")
-    entries = r.list_(r.map_(status, "inventory"), "entries")
-    if "inventory" in status:
-        fields["inventory"] = len(entries)
-    history = [h for h in r.list_(status, "history") if isinstance(h, Mapping)]
-    if history:
-        # history[0] is the latest run (kustomize-controller upserts one entry per digest+status)
-        fields["last_attempt"] = _newest(
-            fields.get("last_attempt"), r.time_(history[0], "lastReconciled")
-        )
-        for entry in history:
-            if r.str_(entry, "lastReconciledStatus") == "ReconciliationSucceeded":
-                fields["last_success"] = _newest(
-                    fields.get("last_success"), r.time_(entry, "lastReconciled")
-                )
-            if applied and r.str_(r.map_(entry, "metadata"), "revision") == applied:
-                first = r.time_(entry, "firstReconciled")
-                if first is not None:
-                    fields["applied_at"] = min(first, fields.get("applied_at") or first)
-
-
-def _helmrelease_fields(
-    r: _Reader,
-    namespace: str,
-    spec: Mapping[str, Any],
-    status: Mapping[str, Any],
-    fields: dict[str, Any],
-    conditions: Mapping[str, Mapping[str, Any]],
-) -> None:
-    upstream: list[ObjKey] = []
-    chart_ref = r.map_(spec, "chartRef")
-    template = r.map_(r.map_(spec, "chart"), "spec")
-    if chart_ref:
-        ref = _ref(r, chart_ref, "OCIRepository", namespace)
-        if ref is not None:
-            fields["source"] = ref
-            fields["chart_ref_name"] = ref[2]
-            upstream.append(ref)
-    if template:
-        helm_chart = r.str_(status, "helmChart")
-        if "/" in helm_chart:
-            chart_ns, _, chart_name = helm_chart.partition("/")
-            upstream.append(("HelmChart", chart_ns, chart_name))
-        ref = _ref(r, r.map_(template, "sourceRef"), "HelmRepository", namespace)
-        if ref is not None:
-            fields["source"] = ref
-            fields["chart_source_name"] = ref[2]
-            upstream.append(ref)
-        fields["chart_name"] = r.str_(template, "chart")
-    fields["upstream"] = tuple(upstream)
-    fields["depends_on"] = tuple(_depends_on(r, "HelmRelease", namespace, spec))
-    history = [h for h in r.list_(status, "history") if isinstance(h, Mapping)]
-    applied = ""
-    if history:
-        latest = history[0]
-        applied = r.str_(latest, "chartVersion")
-        fields["chart_name"] = r.str_(latest, "chartName") or fields.get("chart_name", "")
-        fields["chart_version"] = applied
-        fields["chart_app_version"] = r.str_(latest, "appVersion")
-        deployed = r.time_(latest, "lastDeployed")
-        fields["last_attempt"] = _newest(fields.get("last_attempt"), deployed)
-        if r.str_(latest, "status") in ("deployed", "superseded"):
-            fields["last_success"] = _newest(fields.get("last_success"), deployed)
-            fields["applied_at"] = deployed
-    else:
-        applied = r.str_(status, "lastAppliedRevision")  # v2beta1 still records it
-    fields["applied_revision"] = applied
-    fields["attempted_revision"] = r.str_(status, "lastAttemptedRevision")
-    fields["failures"] = r.int_(status, "failures")
-    fields["install_failures"] = r.int_(status, "installFailures")
-    fields["upgrade_failures"] = r.int_(status, "upgradeFailures")
-    fields["last_action"] = r.str_(status, "lastAttemptedReleaseAction")
-    drifted = conditions.get("Drifted")
-    if drifted is not None:
-        fields["drifted"] = 1.0 if drifted.get("status") == "True" else 0.0
-    if "inventory" in status:
-        fields["inventory"] = len(r.list_(r.map_(status, "inventory"), "entries"))
 
 
 def revision_matches(offered: str, applied: str) -> bool:
