@@ -229,11 +229,14 @@ def message_view(
     *,
     dashboard_url: str = "",
     runbook_url: str = "",
+    as_kind: str = "",
 ) -> MessageView:
+    """``as_kind`` overrides the kind, e.g. a Flux success that ends an open incident is shown
+    as "recovered" (Flux events carry no previous status to tell)."""
     events = list(notification.events)
     first: Mapping[str, Any] = events[0] if events else {}
     summary = notification.summary
-    kind = message_kind(first)
+    kind = as_kind or message_kind(first)
     label, emoji, colour, card_colour = KINDS[kind]
     clusters: list[str] = list(summary["clusters"])
     count = int(summary["count"])

@@ -153,15 +153,19 @@ def plan_slack(
         closes = view.kind in CLOSING_KINDS or view.kind in ("rollout", "ready")
         if closes:
             status_line = f"Recovered after {human_duration(at - anchor.opened_at)}"
-            parent_view = replace(
-                view, kind="recovered", label="Recovered", emoji=":large_green_circle:"
-            )
+            if view.kind in ("rollout", "ready"):
+                view = message_view(
+                    notification,
+                    dashboard_url=options.dashboard_url,
+                    runbook_url=options.runbook_url,
+                    as_kind="recovered",
+                )
         else:
             status_line = (
                 f"{view.label} since {_stamp(anchor.opened_at)} "
                 f"({human_duration(at - anchor.opened_at)})"
             )
-            parent_view = view
+        parent_view = view
         update = SlackCall(
             "chat.update",
             {"channel": anchor.channel, "ts": anchor.ts, **_message_args(parent_view, status_line)},
