@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import jsonschema
 from aiohttp import web
@@ -23,6 +23,31 @@ SLACK_LIMITS = {"blocks": 50, "section": 3000, "field": 2000, "header": 150, "te
 TEAMS_MAX_BODY = 28 * 1024
 _SCHEMA = json.loads((Path(__file__).parent / "schemas" / "adaptive-card-1.4.json").read_text())
 _CARD_VALIDATOR = jsonschema.Draft6Validator(_SCHEMA)
+
+
+class LoopbackServer:
+    """Start/stop on 127.0.0.1 with a free port; subclasses add their routes."""
+
+    port = 0
+    _runner: web.AppRunner | None = None
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> Self:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
 
 @dataclass
@@ -67,7 +92,7 @@ def _block_problem(blocks: Any) -> str | None:
     return None
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """The Web API methods the bridge uses, plus incoming webhooks under ``/services/<secret>``.
 
     Channels are known by ID and name; the bot is a member of ``member_of`` only (public
@@ -88,8 +113,6 @@ class FakeSlack:
         self.script: list[Scripted] = []
         self.post_times: dict[str, list[float]] = {}
         self._ts = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # ---- views for assertions ----
 
@@ -223,24 +246,12 @@ class FakeSlack:
         self.webhook_posts.append(body)
         return web.Response(text="ok")
 
-    async def start(self) -> FakeSlack:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/services/{secret:.+}", self._webhook)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
 
-class FakeTeams:
+class FakeTeams(LoopbackServer):
     """A Workflows trigger: checks the signature, the size, the shape and the card schema."""
 
     def __init__(self, *, sig: str = "c2VjcmV0LXNpZw", bare_card: bool = False) -> None:
@@ -249,8 +260,6 @@ class FakeTeams:
         self.cards: list[dict[str, Any]] = []
         self.rejected: list[str] = []
         self.script: list[tuple[int, dict[str, str]]] = []
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def url(self) -> str:
@@ -291,17 +300,5 @@ class FakeTeams:
         self.cards.append(card)
         return web.Response(status=202)
 
-    async def start(self) -> FakeTeams:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/workflows/{id}/triggers/manual/paths/invoke", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
