@@ -18,6 +18,7 @@ WORKDIR /src
 RUN python -m venv /opt/fluxwatch
 COPY pyproject.toml README.md ./
 COPY catalogue ./catalogue
+COPY plumbing ./plumbing
 COPY exporter ./exporter
 COPY notifiers ./notifiers
 COPY simulator ./simulator

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter.kube.clusters import static_clusters
@@ -31,6 +30,7 @@ from exporter.settings import ExporterSettings, parse_listen
 from exporter.sink import FluxObjectSink
 from exporter.store import MetricStore
 from exporter.transitions import TransitionSink
+from plumbing.http_server import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class Exporter:
         self.clock = clock
         self.rng = rng
         self.fleet: Fleet | None = None
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._server: HttpServer | None = None
         self._fleet_task: asyncio.Task[None] | None = None
         self._freeze_task: asyncio.Task[None] | None = None
         self.host, self.port = parse_listen(settings.listen)
@@ -80,6 +79,8 @@ class Exporter:
     @property
     def url(self) -> str:
         """Base URL of the HTTP server (valid after ``start``)."""
+        if self._server is not None:
+            return self._server.url
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
@@ -111,14 +112,9 @@ class Exporter:
             ready=self.ready,
             publisher=self.publisher,
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, self.port)
-        await self._site.start()
-        addresses = self._runner.addresses
-        if addresses:
-            self.port = int(addresses[0][1])  # the real port when 0 was asked for
-        log.info("exporter serving %s/metrics", self.url)
+        self._server = HttpServer(app, self.host, self.port, name="exporter")
+        await self._server.start()  # raises ListenError with nothing left open
+        self.port = self._server.port  # the real port when 0 was asked for
         self.fleet.start()
         self._fleet_task = asyncio.create_task(self.fleet.run(), name="fleet")
         self._freeze_task = asyncio.create_task(self._freeze_after_sync(), name="gc freeze")
@@ -154,9 +150,8 @@ class Exporter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._fleet_task
             self._fleet_task = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
 
     async def __aenter__(self) -> Exporter:
         try:

@@ -3,7 +3,8 @@
 Every field of these dataclasses is also a key of the ``exporter:`` section of ``fluxwatch.yaml``
 (same name, same nesting), so the documentation, the parser and the code cannot drift apart:
 ``settings_from_mapping`` walks the dataclass fields and their type hints instead of a hand-kept
-key list. Durations are seconds (``*_seconds``) because YAML has no duration type.
+key list. Durations (``*_seconds`` keys) take a number of seconds or the syntax every duration of
+the file takes (``90s``, ``5m``, ``1h30m``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from plumbing.durations import parse_seconds
 
 PerObjectMode = Literal["all", "not-ready", "none"]
 ShardBy = Literal["auto", "cluster", "object"]
@@ -219,7 +222,8 @@ def _parse_dataclass(cls: type[Any], data: Any, key_path: str) -> Any:
     unknown = sorted(str(k) for k in data if k not in fields)
     if unknown:
         raise SettingsError(
-            f"{key_path}.{unknown[0]}", f"unknown key (known: {', '.join(sorted(fields))})"
+            f"{key_path}.{unknown[0]}",
+            f"unknown key (expected one of: {', '.join(sorted(fields))})",
         )
     values: dict[str, Any] = {}
     for name, f in fields.items():
@@ -259,6 +263,11 @@ def _parse_value(hint: Any, value: Any, key_path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(key_path, f"expected an integer, got {_type_name(value)}")
         return value
+    if hint is float and key_path.endswith("_seconds") and isinstance(value, str):
+        try:
+            return parse_seconds(value)  # the same syntax as the bridge's durations: 90s, 5m
+        except ValueError as exc:
+            raise SettingsError(key_path, str(exc)) from None
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SettingsError(key_path, f"expected a number, got {_type_name(value)}")

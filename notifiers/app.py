@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,7 @@ from notifiers.outbox import (
 )
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
 from notifiers.routing import Decision, route_event
+from plumbing.http_server import HttpServer
 
 log = logging.getLogger("fluxwatch.bridge")
 
@@ -65,6 +67,18 @@ def tune_gc() -> None:
     if 0 < young < GC_YOUNG_THRESHOLD:
         gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
     gc.freeze()
+
+
+class StateDirError(Exception):
+    """The state directory cannot be created, written or opened; the message says which."""
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, FileExistsError):  # mkdir of a path that is a regular file
+        return "it exists and is not a directory"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)
 
 
 class Bridge:
@@ -105,7 +119,7 @@ class Bridge:
             clock=clock,
         )
         self._app = self._build_app()
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None
         self._http: HttpClient | None = None
         self.dispatcher: Dispatcher | None = None
         self._maintenance: asyncio.Task[None] | None = None
@@ -143,8 +157,26 @@ class Bridge:
 
     # ---- lifecycle ----
 
+    @property
+    def url(self) -> str:
+        """Base URL of the intake (valid after ``start``; wildcard hosts become loopback)."""
+        if self._server is None:
+            raise RuntimeError("the bridge is not serving HTTP")
+        return self._server.url
+
     async def start(self, *, serve: bool = True) -> None:
-        """Open the outbox, start delivering, and (unless ``serve`` is false) listen for HTTP."""
+        """Open the outbox, start delivering, and (unless ``serve`` is false) listen for HTTP.
+
+        Raises ``ListenError`` (port in use) or ``StateDirError`` (state directory unusable)
+        with one line saying why; whatever had started by then is stopped again.
+        """
+        try:
+            await self._start(serve=serve)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, *, serve: bool) -> None:
         self._http = HttpClient()
         ctx = ProviderContext(
             http=self._http, console=self.console, clock=self.clock, threads=self.outbox
@@ -160,28 +192,31 @@ class Bridge:
         dispatcher.on_delivered = self._delivered
         self.dispatcher = dispatcher
         self.metrics.queue.view = dispatcher
-        pending = self.outbox.start(dispatcher.add)
+        try:
+            pending = self.outbox.start(dispatcher.add)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateDirError(
+                f"bridge: cannot use state directory {self.state_dir}: {_why(exc)}"
+            ) from None
         tune_gc()  # after the state is loaded: it is long-lived
         dispatcher.start()  # loads the first window of the pending notifications
         self._maintenance = asyncio.create_task(
             self._maintain(), name="fluxwatch-outbox-maintenance"
         )
         if serve:
-            self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.listen[0], self.listen[1], backlog=1024)
-            await site.start()
-            server = site._server  # the bound port when 0 was asked for
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1] if sockets else self.listen[1]
+            self._server = HttpServer(
+                self._app, self.listen[0], self.listen[1], name="bridge", backlog=1024
+            )
+            await self._server.start()
+            self.port = self._server.port  # the real port when 0 was asked for
         self._started = True
         log.info("bridge started: %d undelivered notifications waiting", pending)
 
     async def stop(self) -> None:
         self._started = False
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,8 +1,9 @@
 """The ``bridge:`` section of ``fluxwatch.yaml``, parsed and validated at load.
 
-Every error names the key path (``bridge.destinations.ci.url: required``) so an operator can find
-the line; secrets are read from files or environment variables here, once, and never appear in
-an error message. The exporter's ``exporter:`` section is ignored.
+Every error names the key path (``bridge.destinations.ci.url: required``); ``fluxwatch.config``,
+the one loader of the file, adds the file, line and column. Secrets are read from files or
+environment variables here, once, and never appear in an error message. The exporter's
+``exporter:`` section is ignored.
 """
 
 from __future__ import annotations
@@ -136,21 +137,6 @@ _BRIDGE_KEYS = (
     "outbox",
     "delivery",
 )
-
-
-def load_config(path: Path) -> BridgeConfig:
-    """Read ``fluxwatch.yaml`` and parse its ``bridge:`` section."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(str(path), f"invalid YAML{where}") from None
-    return config_from_mapping(mapping(document, "(top level)"), base_dir=path.parent)
 
 
 def config_from_mapping(

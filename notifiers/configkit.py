@@ -7,10 +7,11 @@ and no secret value ever reaches a message.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from plumbing.durations import parse_seconds
 
 
 class ConfigError(ValueError):
@@ -19,6 +20,7 @@ class ConfigError(ValueError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
+        self.problem = message
 
 
 # ---- small typed readers that know where they are ----
@@ -38,7 +40,9 @@ def mapping(value: Any, path: str) -> Mapping[str, Any]:
 def check_keys(value: Mapping[str, Any], path: str, allowed: Sequence[str]) -> None:
     unknown = sorted(set(value) - set(allowed))
     if unknown:
-        raise ConfigError(f"{path}.{unknown[0]}", f"unknown key (allowed: {', '.join(allowed)})")
+        raise ConfigError(
+            f"{path}.{unknown[0]}", f"unknown key (expected one of: {', '.join(allowed)})"
+        )
 
 
 def str_(value: Any, path: str, *, default: str | None = None, nonempty: bool = False) -> str:
@@ -89,33 +93,14 @@ def float_(value: Any, path: str, default: float, *, minimum: float = 0.0) -> fl
     return float(value)
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(value: Any, path: str, default: float) -> float:
-    """Seconds from ``30s``, ``5m``, ``1h``, ``7d``, ``250ms`` or a plain number of seconds."""
+    """Seconds from ``30s``, ``5m``, ``1h``, ``7d``, ``250ms``, ``1h30m`` or a plain number."""
     if value is None:
         return default
-    if isinstance(value, bool):
-        raise ConfigError(path, f"expected a duration such as 30s, got {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ConfigError(path, "must not be negative")
-        return float(value)
-    if isinstance(value, str):
-        total = 0.0
-        rest = value.strip()
-        if not rest:
-            raise ConfigError(path, "expected a duration such as 30s, got ''")
-        # Go-style compound durations (1h30m) are accepted too.
-        for part in re.findall(r"\d+(?:\.\d+)?(?:ms|s|m|h|d)|.+?", rest):
-            match = _DURATION.match(part)
-            if match is None:
-                raise ConfigError(path, f"expected a duration such as 30s, got {value!r}")
-            total += float(match.group(1)) * _UNITS[match.group(2)]
-        return total
-    raise ConfigError(path, f"expected a duration such as 30s, got {value!r}")
+    try:
+        return parse_seconds(value)
+    except ValueError as exc:
+        raise ConfigError(path, str(exc)) from None
 
 
 def read_secret(

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from plumbing.http_server import HttpServer
 from simulator import tls, wire
 from simulator.engine import Engine
 from simulator.events import EventSink
@@ -210,7 +211,7 @@ class SimulatorServer:
         )
         self.tokens = {name: secrets.token_urlsafe(24) for name in self.cluster_names}
         self.base_url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._clock_task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -220,7 +221,11 @@ class SimulatorServer:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> SimulatorServer:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(
@@ -240,12 +245,11 @@ class SimulatorServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_route("*", "/clusters/{cluster}/{tail:.*}", self._dispatch)
         app.router.add_route("*", "/clusters/{cluster}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_context)
-        await site.start()
-        bound = self._runner.addresses[0]
-        self.port = int(bound[1])
+        self._server = HttpServer(
+            app, self.host, self.port, name="simulator", ssl_context=ssl_context
+        )
+        await self._server.start()  # raises ListenError with nothing left open
+        self.port = self._server.port  # the real port when 0 was asked for
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.base_url = f"https://{host}:{self.port}"
         self._write_kubeconfig(material.ca_pem)
@@ -266,9 +270,9 @@ class SimulatorServer:
         for store in self.stores.values():
             for watcher in list(store.all_watchers()):
                 watcher.close("end")
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
         if self.sink is not None:
             await self.sink.close()
 

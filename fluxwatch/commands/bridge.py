@@ -11,8 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fluxwatch.config import ConfigFileError, load_config, require_bridge
 from notifiers.app import Bridge
-from notifiers.config import BridgeConfig, load_config, parse_listen
+from notifiers.config import BridgeConfig, parse_listen
 from notifiers.configkit import ConfigError
 from notifiers.intake import (
     IntakeError,
@@ -22,6 +23,7 @@ from notifiers.intake import (
 )
 from notifiers.model import Event
 from notifiers.routing import route_event
+from plumbing.http_server import format_address
 
 
 def register(subparsers: Any) -> None:
@@ -34,13 +36,29 @@ def register(subparsers: Any) -> None:
             "them durably and delivers them with retries. `fluxwatch bridge routes test` explains "
             "where an event would go. See docs/bridge.md."
         ),
+        # argparse cannot mark --config required here (the subcommands have their own), so
+        # the usage line says it.
+        usage=(
+            "%(prog)s --config FILE [--listen HOST:PORT] [--state-dir DIR]\n"
+            "       %(prog)s SUBCOMMAND ..."
+        ),
     )
-    parser.add_argument("--config", type=Path, help="fluxwatch.yaml (its bridge: section is read)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="fluxwatch.yaml (required to run the bridge; the whole file is checked, its "
+        "bridge: section is run)",
+    )
     parser.add_argument("--listen", metavar="HOST:PORT", help="override bridge.listen")
     parser.add_argument("--state-dir", type=Path, metavar="DIR", help="override bridge.state_dir")
     parser.set_defaults(handler=_run)
     sub = parser.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND")
-    routes = sub.add_parser("routes", help="routing tools")
+    routes = sub.add_parser(
+        "routes",
+        help="routing tools",
+        description="Tools that explain the bridge's routing without running it.",
+    )
     routes_sub = routes.add_subparsers(dest="routes_command", metavar="SUBCOMMAND", required=True)
     test = routes_sub.add_parser(
         "test",
@@ -52,12 +70,19 @@ def register(subparsers: Any) -> None:
             "de-duplication is not applied."
         ),
     )
-    test.add_argument("--config", type=Path, required=True, help="fluxwatch.yaml")
-    test.add_argument("--event", type=Path, required=True, help="event file (JSON or YAML)")
+    test.add_argument("--config", type=Path, metavar="FILE", required=True, help="fluxwatch.yaml")
     test.add_argument(
-        "--cluster", default="", help="cluster, as if the event came on /flux/CLUSTER"
+        "--event", type=Path, metavar="FILE", required=True, help="event file (JSON or YAML)"
     )
-    test.add_argument("--at", default="", help="evaluate mute windows at this ISO 8601 time")
+    test.add_argument(
+        "--cluster",
+        default="",
+        metavar="NAME",
+        help="cluster, as if the event came on /flux/CLUSTER",
+    )
+    test.add_argument(
+        "--at", default="", metavar="TIME", help="evaluate mute windows at this ISO 8601 time"
+    )
     test.add_argument("--json", action="store_true", help="machine-readable output")
     test.set_defaults(handler=_routes_test)
 
@@ -67,9 +92,9 @@ def _load(path: Path | None) -> BridgeConfig | None:
         print("fluxwatch bridge: --config FILE is required", file=sys.stderr)
         return None
     try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"fluxwatch bridge: invalid configuration: {exc}", file=sys.stderr)
+        return require_bridge(load_config(path))
+    except ConfigFileError as exc:
+        print(f"fluxwatch bridge: {exc}", file=sys.stderr)
         return None
 
 
@@ -95,13 +120,15 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await bridge.start()
-    # One parsable line so scripts and tests can find the port when 0 was asked for.
-    print(f"fluxwatch bridge listening on {bridge.listen[0]}:{bridge.port}", flush=True)
-    try:
+    async with bridge:  # a failed start raises ListenError or StateDirError, all stopped again
+        # One parsable line so scripts and tests can find the port when 0 was asked for.
+        print(
+            f"fluxwatch bridge listening on {format_address(bridge.listen[0], bridge.port or 0)}\n"
+            f"  Flux events: {bridge.url}/flux/<cluster>  Alertmanager: {bridge.url}/alertmanager"
+            f"  metrics: {bridge.url}/metrics",
+            flush=True,
+        )
         await stop.wait()
-    finally:
-        await bridge.stop()
     return 0
 
 

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from exporter.app import Exporter
 from exporter.settings import ExporterSettings, parse_listen
 from fluxwatch.commands.simulate import describe
+from fluxwatch.tempdirs import private_temp_dir
 from fluxwatch.wiring import BridgeTransitionSink
 from notifiers.app import Bridge
 from notifiers.config import BridgeConfig, config_from_mapping
@@ -51,7 +52,8 @@ def register(subparsers: Any) -> None:
         "--state-dir",
         type=Path,
         metavar="DIR",
-        help="where the kubeconfig, CA, HMAC key and outbox go (default: a new temp dir)",
+        help="where the kubeconfig, CA, HMAC key and outbox go (default: a new private temp "
+        "dir, removed on exit)",
     )
     parser.add_argument(
         "--time-scale",
@@ -121,7 +123,7 @@ async def _main(args: argparse.Namespace, state_dir: Path, hmac_key: str, key_fi
 
     bridge_config = demo_bridge_config(state_dir, args.bridge_listen, key_file)
     async with Bridge(bridge_config, console=sys.stdout) as bridge:
-        bridge_url = f"http://127.0.0.1:{bridge.port}"
+        bridge_url = bridge.url
         sim = SimulatorServer(
             preset("small"),
             state_dir=state_dir,
@@ -162,10 +164,13 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"fluxwatch demo: {flag}: {exc}", file=sys.stderr)
             return 2
-    state_dir: Path = args.state_dir or Path(tempfile.mkdtemp(prefix="fluxwatch-demo-"))
-    try:
-        hmac_key, key_file = _write_hmac_key(state_dir)
+    with contextlib.ExitStack() as stack:
+        # The CA key, tokens and HMAC key live here: a directory we made goes when we go.
+        state_dir: Path = args.state_dir or stack.enter_context(private_temp_dir("fluxwatch-demo-"))
+        try:
+            hmac_key, key_file = _write_hmac_key(state_dir)
+        except OSError as exc:
+            print(f"fluxwatch demo: cannot write to {state_dir}: {exc.strerror}", file=sys.stderr)
+            return 2
+        # A port in use or an unusable state directory propagates: one line, exit status 2.
         return asyncio.run(_main(args, state_dir, hmac_key, key_file))
-    except OSError as exc:  # typically a port already in use
-        print(f"fluxwatch demo: {exc}", file=sys.stderr)
-        return 1

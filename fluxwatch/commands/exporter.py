@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from exporter.app import run_exporter
-from exporter.kube.clusters import ClusterSourceError
-from exporter.settings import ExporterSettings, SettingsError, settings_from_mapping, validate
-from fluxwatch.config import ConfigFileError, read_document
+from exporter.settings import ExporterSettings, validate
+from fluxwatch.config import load_config
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +117,10 @@ def register(subparsers: Any) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> ExporterSettings:
     """The config file's exporter: section with the flags applied on top; raises SettingsError."""
-    data: Any = None
-    prefix = "exporter"
+    settings = ExporterSettings()
     if args.config:
-        path = Path(args.config)
-        try:
-            # The same reading as `fluxwatch run`; only the exporter: section is parsed here.
-            data = read_document(path).get("exporter")
-        except ConfigFileError as exc:
-            raise SettingsError(str(path), str(exc).removeprefix(f"{path}: ")) from None
-        prefix = f"{path}: exporter"
-    settings = settings_from_mapping(data, key_path=prefix)
+        # The one loader every command uses; the bridge: section (and its secrets) is not read.
+        settings = load_config(Path(args.config), bridge=False).exporter
     overrides: dict[str, Any] = {}
     for flag, key in (
         ("kubeconfig", "kubeconfig"),
@@ -154,14 +146,11 @@ def settings_from_args(args: argparse.Namespace) -> ExporterSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-    except SettingsError as exc:
-        print(f"fluxwatch exporter: {exc}", file=sys.stderr)
-        return 2
+    """Config, listen and cluster-source errors propagate: the CLI prints them as one line."""
+    settings = settings_from_args(args)
     try:
         asyncio.run(_main(settings))
-    except (ClusterSourceError, ValueError) as exc:
+    except ValueError as exc:  # e.g. a kubeconfig the client library cannot use
         print(f"fluxwatch exporter: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

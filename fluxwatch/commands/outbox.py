@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fluxwatch.config import ConfigFileError, load_config, require_bridge
 from notifiers.admin import (
     counts,
     list_notifications,
@@ -19,7 +20,6 @@ from notifiers.admin import (
     replay_notifications,
     show_notification,
 )
-from notifiers.config import load_config
 from notifiers.configkit import ConfigError, parse_duration
 
 
@@ -32,36 +32,62 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="outbox_command", metavar="SUBCOMMAND", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, help="fluxwatch.yaml (for bridge.state_dir)")
-        p.add_argument("--state-dir", type=Path, metavar="DIR", help="the bridge's state directory")
+        where = p.add_mutually_exclusive_group(required=True)
+        where.add_argument(
+            "--config", type=Path, metavar="FILE", help="fluxwatch.yaml (for bridge.state_dir)"
+        )
+        where.add_argument(
+            "--state-dir", type=Path, metavar="DIR", help="the bridge's state directory"
+        )
 
-    p = sub.add_parser("list", help="list notifications, newest first, with per-destination counts")
+    p = sub.add_parser(
+        "list",
+        help="list notifications, newest first, with per-destination counts",
+        description="List notifications, newest first, after the counts per destination and "
+        "status.",
+    )
     common(p)
     p.add_argument("--status", choices=["pending", "delivered", "dead"], help="only this status")
-    p.add_argument("--destination", help="only this destination")
-    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    p.add_argument("--destination", metavar="NAME", help="only this destination")
+    p.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="at most this many rows (default 50)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=_list)
 
-    p = sub.add_parser("show", help="one notification with its events, attempts and last error")
+    p = sub.add_parser(
+        "show",
+        help="one notification with its events, attempts and last error",
+        description="Print one notification as JSON: its events, attempts and last error.",
+    )
     common(p)
     p.add_argument("id", type=int, help="notification id, as `outbox list` prints it")
     p.set_defaults(handler=_show)
 
-    p = sub.add_parser("replay", help="send dead notifications again (same idempotency key)")
+    p = sub.add_parser(
+        "replay",
+        help="send dead notifications again (same idempotency key)",
+        description="Requeue dead notifications; a running bridge sends them again within a "
+        "second, with the same idempotency key.",
+    )
     common(p)
     p.add_argument("ids", type=int, nargs="*", metavar="ID", help="notification ids to replay")
     p.add_argument("--all-dead", action="store_true", help="every dead notification")
-    p.add_argument("--destination", help="with --all-dead: only this destination")
+    p.add_argument("--destination", metavar="NAME", help="with --all-dead: only this destination")
     p.set_defaults(handler=_replay)
 
-    p = sub.add_parser("purge", help="delete dead and/or delivered notifications")
+    p = sub.add_parser(
+        "purge",
+        help="delete dead and/or delivered notifications",
+        description="Delete notifications by id, or every dead and/or delivered one (optionally "
+        "only those older than a duration, or of one destination).",
+    )
     common(p)
     p.add_argument("ids", type=int, nargs="*", metavar="ID", help="notification ids to purge")
     p.add_argument("--dead", action="store_true", help="purge dead notifications")
     p.add_argument("--delivered", action="store_true", help="purge delivered notifications")
     p.add_argument("--older-than", metavar="DURATION", help="only those created before, e.g. 7d")
-    p.add_argument("--destination", help="only this destination")
+    p.add_argument("--destination", metavar="NAME", help="only this destination")
     p.set_defaults(handler=_purge)
 
 
@@ -70,9 +96,9 @@ def _state_dir(args: argparse.Namespace) -> Path | None:
         return Path(args.state_dir)
     if args.config is not None:
         try:
-            return load_config(args.config).state_dir
-        except ConfigError as exc:
-            print(f"fluxwatch outbox: invalid configuration: {exc}", file=sys.stderr)
+            return require_bridge(load_config(args.config)).state_dir
+        except ConfigFileError as exc:
+            print(f"fluxwatch outbox: {exc}", file=sys.stderr)
             return None
     print("fluxwatch outbox: --state-dir DIR or --config FILE is required", file=sys.stderr)
     return None

@@ -12,14 +12,12 @@ import asyncio
 import dataclasses
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 from exporter.app import Exporter
-from exporter.kube.clusters import ClusterSourceError
 from exporter.settings import ExporterSettings
-from fluxwatch.config import ConfigFileError, load_config
+from fluxwatch.config import load_config, require_bridge
 from fluxwatch.wiring import BridgeTransitionSink
 from notifiers.app import Bridge
 from notifiers.config import BridgeConfig
@@ -52,26 +50,12 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(Path(args.config))
-    except ConfigFileError as exc:
-        print(f"fluxwatch run: {exc}", file=sys.stderr)
-        return 2
-    if config.bridge is None:
-        print(
-            f"fluxwatch run: {args.config}: bridge: section missing "
-            "(use `fluxwatch exporter` to run the exporter alone)",
-            file=sys.stderr,
-        )
-        return 2
-    bridge_config = config.bridge
+    """Config, listen and state-directory errors propagate: the CLI prints them as one line."""
+    config = load_config(Path(args.config))
+    bridge_config = require_bridge(config)
     if args.state_dir:
         bridge_config = dataclasses.replace(bridge_config, state_dir=Path(args.state_dir))
-    try:
-        asyncio.run(_run(config.exporter, bridge_config))
-    except ClusterSourceError as exc:
-        print(f"fluxwatch run: {exc}", file=sys.stderr)
-        return 2
+    asyncio.run(_run(config.exporter, bridge_config))
     return 0
 
 
@@ -83,6 +67,11 @@ async def _run(exporter_settings: ExporterSettings, bridge_config: BridgeConfig)
     async with Bridge(bridge_config) as bridge:
         sink = BridgeTransitionSink(bridge)
         async with Exporter(exporter_settings, transition_sink=sink) as exporter:
-            log.info("fluxwatch run: metrics at %s/metrics", exporter.url)
+            print(
+                f"exporter: {exporter.url}/metrics  (status page: {exporter.url}/)\n"
+                f"bridge: Flux events at {bridge.url}/flux/<cluster>, Alertmanager at "
+                f"{bridge.url}/alertmanager, metrics at {bridge.url}/metrics",
+                flush=True,
+            )
             await stop.wait()
     log.info("fluxwatch run: stopped")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from fluxwatch.tempdirs import private_temp_dir
 from simulator.scenario import PRESETS, Scenario, ScenarioError, load_scenario, preset
 from simulator.server import SimulatorServer
 
@@ -54,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         type=Path,
         metavar="DIR",
-        help="where the CA, serving certificate and kubeconfig go (default: a new temp dir)",
+        help="where the CA, serving certificate and kubeconfig go (default: a new private "
+        "temp dir, removed on exit)",
     )
     parser.add_argument(
         "--kubeconfig-out",
@@ -125,7 +127,7 @@ def _listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def build_server(args: argparse.Namespace) -> SimulatorServer:
+def build_server(args: argparse.Namespace, state_dir: Path) -> SimulatorServer:
     """The server the flags describe; raises ScenarioError or ValueError on bad input."""
     scenario: Scenario = load_scenario(args.scenario) if args.scenario else preset(args.preset)
     if args.seed is not None:
@@ -149,7 +151,6 @@ def build_server(args: argparse.Namespace) -> SimulatorServer:
         history = auto_history(len(scenario.clusters))
     elif history < 0:
         raise ValueError("--watch-history must not be negative")
-    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="fluxwatch-sim-"))
     log.info("building %s: %d clusters", scenario.name, len(scenario.clusters))
     return SimulatorServer(
         scenario,
@@ -184,12 +185,18 @@ def describe(sim: SimulatorServer) -> str:
     return "\n".join(lines)
 
 
-async def serve_until_stopped(sim: SimulatorServer) -> None:
-    """Run until SIGINT or SIGTERM, logging a progress line now and then."""
+async def serve_until_stopped(sim: SimulatorServer, banner: str = "") -> None:
+    """Print ``banner``, then run until SIGINT or SIGTERM, logging a progress line now and then.
+
+    The banner comes after the signal handlers are in place: whoever reads it (a script, a test)
+    may stop the simulator at once and still get a graceful stop.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if banner:
+        print(banner, flush=True)
     try:
         while not stop.is_set():
             try:
@@ -208,18 +215,20 @@ async def serve_until_stopped(sim: SimulatorServer) -> None:
             loop.remove_signal_handler(sig)
 
 
-async def _main(args: argparse.Namespace) -> int:
-    sim = build_server(args)
-    async with sim:
-        print(describe(sim), flush=True)
-        await serve_until_stopped(sim)
+async def _main(args: argparse.Namespace, state_dir: Path) -> int:
+    sim = build_server(args, state_dir)
+    async with sim:  # a failed start raises ListenError, with everything stopped again
+        await serve_until_stopped(sim, banner=describe(sim))
     print("simulator stopped", flush=True)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_main(args))
-    except (ScenarioError, ValueError) as exc:
-        print(f"fluxwatch simulate: {exc}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as stack:
+        # The CA key and the bearer tokens live here: a directory we made goes when we go.
+        state_dir: Path = args.state_dir or stack.enter_context(private_temp_dir("fluxwatch-sim-"))
+        try:
+            return asyncio.run(_main(args, state_dir))
+        except (ScenarioError, ValueError) as exc:
+            print(f"fluxwatch simulate: {exc}", file=sys.stderr)
+            return 2

@@ -41,3 +41,63 @@ def _undocumented(parser: argparse.ArgumentParser, path: str) -> Iterator[str]:
 
 def test_every_flag_and_argument_has_help() -> None:
     assert list(_undocumented(build_parser(), "fluxwatch")) == []
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: str
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{path} {name}", sub
+                yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_subcommand_has_a_description() -> None:
+    """`fluxwatch X --help` says what X does, at every depth (`bridge routes test` too)."""
+    commands = dict(_commands(build_parser(), "fluxwatch"))
+    assert "fluxwatch bridge routes test" in commands
+    assert [path for path, parser in commands.items() if not parser.description] == []
+
+
+USAGE = [
+    (["run"], "--config FILE"),
+    (["bridge"], "bridge --config FILE"),
+    (["bridge", "routes", "test"], "--config FILE --event FILE"),
+    (["outbox", "list"], "(--config FILE | --state-dir DIR)"),
+    (["outbox", "purge"], "(--config FILE | --state-dir DIR)"),
+    (["config", "check"], "] FILE"),
+]
+
+
+@pytest.mark.parametrize(("words", "required"), USAGE, ids=[" ".join(u[0]) for u in USAGE])
+def test_usage_line_shows_what_is_required(
+    words: list[str], required: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*words, "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert required in " ".join(usage.split())
+
+
+def test_outbox_without_a_state_source_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["outbox", "list"])
+    assert exit_info.value.code == 2
+    assert "one of the arguments --config --state-dir is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_log_flags_are_accepted_before_or_after_the_subcommand(where: str) -> None:
+    flags = ["--log-level", "warning", "--log-format", "json"]
+    command = ["bridge", "routes", "test", "--config", "f", "--event", "e"]
+    argv = [*flags, *command] if where == "before" else [*command, *flags]
+    args = build_parser().parse_args(argv)
+    assert (args.log_level, args.log_format) == ("warning", "json")
+
+
+def test_log_flags_default_when_absent() -> None:
+    args = build_parser().parse_args(["outbox", "list", "--state-dir", "s"])
+    assert (args.log_level, args.log_format) == ("info", "text")

@@ -33,25 +33,47 @@ def test_documented_complete_example_loads(tmp_path: Path, monkeypatch: pytest.M
     assert config.bridge.destinations
 
 
+# (id, file content, the error after "<file>:") -- line and column of the offending key, or of
+# the nearest enclosing key when the offending one is missing.
 BAD_FILES = [
-    ("unknown-top-level", "exporters: {}\n", "exporters: unknown key"),
-    ("not-a-mapping", "- a\n- b\n", "(top level): expected a mapping"),
-    ("bad-yaml", "exporter: [\n", "invalid YAML at line"),
+    ("unknown-top-level", "exporters: {}\n", "1:1: exporters: unknown key"),
+    (
+        "misspelled-bridge-section",
+        "exporter: {}\nbrige:\n  destinations: {}\n",
+        "2:1: brige: unknown key (expected one of: exporter, bridge)",
+    ),
+    ("not-a-mapping", "- a\n- b\n", "1:1: (top level): expected a mapping"),
+    ("bad-yaml", "exporter:\n  listen: [\n", "3:1: invalid YAML"),
     (
         "exporter-wrong-type",
         "exporter:\n  clusters:\n    - context: 3\n",
-        "exporter.clusters[0].context",
+        "3:7: exporter.clusters[0].context: expected a string",
     ),
-    ("exporter-bad-mode", "exporter:\n  per_object: some\n", "exporter.per_object"),
+    ("exporter-bad-mode", "exporter:\n  per_object: some\n", "2:3: exporter.per_object: expected"),
+    (
+        "exporter-bad-duration",
+        "exporter:\n  watch:\n    inactivity_timeout_seconds: soon\n",
+        "3:5: exporter.watch.inactivity_timeout_seconds: expected a duration such as 90s",
+    ),
     (
         "bridge-unknown-destination",
         "bridge:\n  route:\n    destinations: [nowhere]\n",
-        "bridge.route.destinations",
+        "3:20: bridge.route.destinations[0]: unknown destination 'nowhere'",
+    ),
+    (
+        "bridge-missing-key",
+        "bridge:\n  destinations:\n    ci:\n      type: webhook\n",
+        "3:5: bridge.destinations.ci.url: required",
     ),
     (
         "bridge-inline-secret",
         "bridge:\n  destinations:\n    ci: {type: webhook, url: 'http://x', secret: whsec_abc}\n",
-        "bridge.destinations.ci.secret",
+        "3:42: bridge.destinations.ci.secret: secrets are not read from the file",
+    ),
+    (
+        "bridge-bad-duration",
+        "bridge:\n  route:\n    group_wait: 30 seconds\n",
+        "3:5: bridge.route.group_wait: expected a duration such as 90s",
     ),
 ]
 
@@ -59,14 +81,16 @@ BAD_FILES = [
 @pytest.mark.parametrize(
     ("content", "expected"), [c[1:] for c in BAD_FILES], ids=[c[0] for c in BAD_FILES]
 )
-def test_bad_file_error_names_file_and_key(tmp_path: Path, content: str, expected: str) -> None:
+def test_bad_file_error_names_file_line_column_and_key(
+    tmp_path: Path, content: str, expected: str
+) -> None:
     path = tmp_path / "fluxwatch.yaml"
     path.write_text(content)
     with pytest.raises(ConfigFileError) as info:
         load_config(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: ")
-    assert expected in message
+    assert message.startswith(f"{path}:{expected}"), message
+    assert "\n" not in message
     assert "whsec_abc" not in message
 
 

@@ -107,13 +107,13 @@ async def test_failing_source_reaches_the_pipeline_signed(
             "run",
             "--config",
             str(config_path),
-            stderr=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "TEST_PIPELINE_WHSEC": WHSEC},
         )
         try:
-            assert process.stderr is not None
-            match = await _wait_for_line(process.stderr, r"metrics at (http://\S+)/metrics")
+            assert process.stdout is not None
+            match = await _wait_for_line(process.stdout, r"^exporter: (http://\S+)/metrics")
             exporter_url = match.group(1)
             async with ClientSession() as session:
                 async with asyncio.timeout(DEADLINE_SECONDS):
@@ -134,8 +134,8 @@ async def test_failing_source_reaches_the_pipeline_signed(
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
             await asyncio.wait_for(process.wait(), DEADLINE_SECONDS)
-            if process.stderr is not None:
-                await process.stderr.read()
+            if process.stdout is not None:
+                await process.stdout.read()
 
     assert process.returncode == 0
     assert pipeline.received, "no notification reached the pipeline"

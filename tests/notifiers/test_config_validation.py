@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notifiers.config import config_from_mapping, load_config
-from notifiers.configkit import ConfigError, parse_duration
+from fluxwatch.config import ConfigFileError, load_config
+from notifiers.config import config_from_mapping
+from notifiers.configkit import parse_duration
 
 TESTDATA = Path(__file__).parent / "testdata"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -19,7 +20,7 @@ BAD = sorted(TESTDATA.glob("bad-*.yaml"))
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
 def test_bad_config_names_the_key_path(path: Path) -> None:
     expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigFileError) as info:
         load_config(path)
     assert expected in str(info.value)
     assert "not-a-whsec-secret" not in str(info.value)  # secrets never echoed
