@@ -9,6 +9,10 @@ nothing useful. The bridge keeps, per object, the last state it notified about a
 - a good state is sent once as a *recovery* when the object was in a bad state, or once per
   revision as a *rollout*; otherwise it is routine and dropped;
 - other states (progressing, suspended, ...) are sent when status or revision changes.
+
+The state is per object, whatever the source: a Flux event and the exporter's transition about
+the same change (same status, reason and revision, where a missing revision matches any) are
+one notification within the window.
 """
 
 from __future__ import annotations
@@ -44,15 +48,25 @@ def dedup_key(event: Event) -> str:
     return event.object_key
 
 
+def same_revision(a: str, b: str) -> bool:
+    """Equal, or one side does not say: a Flux event often carries no revision where the
+    exporter's transition about the same change names the attempted one."""
+    return a == b or not a or not b
+
+
 def decide(prev: DedupState | None, event: Event, now: float, window: float) -> DedupDecision:
     status, revision = event.status, event.revision
     if status in BAD_STATUSES:
+        if prev is not None and not revision and same_revision(prev.revision, revision):
+            revision = prev.revision  # keep the revision the other source named
         state = DedupState(
             status, event.reason, revision, now, True, prev.applied_revision if prev else ""
         )
         if prev is None:
             return DedupDecision(True, "new", state)
-        if (prev.status, prev.reason, prev.revision) != (status, event.reason, revision):
+        if (prev.status, prev.reason) != (status, event.reason) or not same_revision(
+            prev.revision, revision
+        ):
             return DedupDecision(True, "changed", state)
         if now - prev.at >= window:
             return DedupDecision(True, "repeat_after_window", state)
@@ -78,7 +92,7 @@ def decide(prev: DedupState | None, event: Event, now: float, window: float) -> 
         prev.was_bad if prev else False,
         prev.applied_revision if prev else "",
     )
-    if prev is None or (prev.status, prev.revision) != (status, revision):
+    if prev is None or prev.status != status or not same_revision(prev.revision, revision):
         return DedupDecision(True, "changed" if prev else "new", state)
     if now - prev.at >= window:
         return DedupDecision(True, "repeat_after_window", state)

@@ -141,8 +141,14 @@ _FLUX_METADATA_KEYS = frozenset(
 )
 
 
+# Info events whose reason the exporter's status model calls failing (Ready=False while waiting
+# for dependencies or retrying): the same change seen by both must get the same status, or it
+# is announced twice.
+_NOT_READY_REASONS = frozenset({"DependencyNotReady", "ProgressingWithRetry"})
+
+
 def flux_status(severity: str, reason: str) -> str:
-    if severity == "error":
+    if severity == "error" or reason in _NOT_READY_REASONS:
         return "failing"
     if reason in _SUCCESS_REASONS:
         return "ready"
@@ -283,6 +289,10 @@ _TRANSITION_STATUS = {
 }
 
 
+# The exporter's object statuses (catalogue STATUSES), which a transition's ``status`` carries.
+_OBJECT_STATUSES = frozenset({"ready", "failing", "progressing", "stalled", "suspended", "unknown"})
+
+
 def parse_transition(doc: Any, *, now: float, event_id: str) -> Event:
     """The exporter's ``Transition.as_dict()`` (exporter/transitions.py), parsed without import."""
     if not isinstance(doc, Mapping):
@@ -291,6 +301,12 @@ def parse_transition(doc: Any, *, now: float, event_id: str) -> Event:
     status = _TRANSITION_STATUS.get(kind_of)
     if status is None:
         raise IntakeError("invalid_event", f"unknown transition type {kind_of!r}")
+    if kind_of == "revision_applied":
+        # A new revision applied says nothing about health: a HelmRelease whose tests failed
+        # applied it too. The notification reports the state the object is in.
+        reported = _str_field(doc, "status", "")
+        if reported in _OBJECT_STATUSES:
+            status = reported
     cluster = _str_field(doc, "cluster", "", required=True)
     rc_raw = doc.get("root_cause")
     root: RootCauseDict | None = None

@@ -27,6 +27,19 @@ _BADGES = {
 }
 
 
+# Where an event came from, as readers know the senders.
+SOURCE_NAMES = {"flux": "Flux event", "transition": "exporter", "alertmanager": "Alertmanager"}
+
+
+def sources_tag(events: list[Mapping[str, Any]]) -> str:
+    """``[Flux event]``, ``[exporter]``, ``[Alertmanager]`` or several, for the listed events."""
+    names = sorted(
+        {SOURCE_NAMES.get(str(e.get("source", "")), str(e.get("source", ""))) for e in events}
+    )
+    names = [n for n in names if n]
+    return f" [{', '.join(names)}]" if names else ""
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleOptions:
     format: Literal["text", "json"] = "text"
@@ -54,6 +67,7 @@ def render_text(notification: Notification) -> str:
         head += f" rev {rev}"
     if first.get("reason"):
         head += f" ({first.get('reason')})"
+    head += sources_tag(events)
     lines = [head]
     if first.get("message"):
         lines.append(f"    {str(first['message'])[:300]}")

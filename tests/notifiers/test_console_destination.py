@@ -34,6 +34,7 @@ def grouped() -> Notification:
             "revision": "",
             "commit": "",
             "type": "failing",
+            "source": "transition",
             "root_cause": rc,
         },
     ] + [
@@ -48,6 +49,7 @@ def grouped() -> Notification:
             "revision": "",
             "commit": "",
             "type": "failing",
+            "source": "flux",
             "root_cause": rc,
         }
         for i in range(3)

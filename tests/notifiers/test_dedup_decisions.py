@@ -38,6 +38,22 @@ CASES = [
     ("same-failure-after-window", FAILING, BASE, 1000.0 + WINDOW, True, "repeat_after_window"),
     ("other-reason", FAILING, replace(BASE, reason="BuildFailed"), 1500.0, True, "changed"),
     (
+        "same-failure-from-the-exporter",
+        FAILING,
+        replace(BASE, source="transition", type="failing"),
+        1500.0,
+        False,
+        "duplicate",
+    ),
+    (
+        "same-failure-without-a-revision",
+        FAILING,
+        replace(BASE, revision=""),
+        1500.0,
+        False,
+        "duplicate",
+    ),
+    (
         "new-revision-still-failing",
         FAILING,
         replace(BASE, revision="main@sha1:bbb"),
