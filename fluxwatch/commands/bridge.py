@@ -1,4 +1,4 @@
-"""`fluxwatch bridge`: run the notification bridge, or explain routing with `bridge routes test`."""
+"""`fluxwatch bridge`: run it; explain routing (`routes test`); show a message (`preview`)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from notifiers.intake import (
     parse_transition,
 )
 from notifiers.model import Event
+from notifiers.preview import render_preview
 from notifiers.routing import route_event
 from plumbing.http_server import format_address
 
@@ -85,6 +86,24 @@ def register(subparsers: Any) -> None:
     )
     test.add_argument("--json", action="store_true", help="machine-readable output")
     test.set_defaults(handler=_routes_test)
+    preview = sub.add_parser(
+        "preview",
+        help="print exactly what a destination would be sent for an event, secrets masked",
+        description=(
+            "Renders an event file (as for `routes test`) with the named destination's own "
+            "builder and prints the request(s): Block Kit JSON for Slack (paste it into Block "
+            "Kit Builder), the Adaptive Card for Teams (paste it into the card designer), the "
+            "webhook body. Tokens and secret URLs are masked. Nothing is sent. See "
+            "docs/destinations.md."
+        ),
+    )
+    preview.add_argument("--config", type=Path, required=True, help="fluxwatch.yaml")
+    preview.add_argument("--destination", required=True, help="a name under bridge.destinations")
+    preview.add_argument("--event", type=Path, required=True, help="event file (JSON or YAML)")
+    preview.add_argument(
+        "--cluster", default="", help="cluster, as if the event came on /flux/CLUSTER"
+    )
+    preview.set_defaults(handler=_preview)
 
 
 def _load(path: Path | None) -> BridgeConfig | None:
@@ -156,6 +175,35 @@ def parse_any(doc: Any, *, cluster: str, default_cluster: str, now: float) -> li
     if isinstance(doc, dict) and "alerts" in doc:
         return parse_alertmanager(doc, default_cluster=default_cluster, now=now)
     return [parse_transition(doc, now=now, event_id="routes-test")]
+
+
+def _preview(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    if args.destination not in config.destinations:
+        known = ", ".join(sorted(config.destinations)) or "none configured"
+        print(
+            f"fluxwatch bridge preview: unknown destination {args.destination!r} (known: {known})",
+            file=sys.stderr,
+        )
+        return 2
+    now = datetime.now().timestamp()
+    try:
+        events = parse_any(
+            _read_event_file(args.event),
+            cluster=args.cluster,
+            default_cluster=config.flux.default_cluster,
+            now=now,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"fluxwatch bridge preview: cannot read {args.event}: {exc}", file=sys.stderr)
+        return 2
+    except IntakeError as exc:
+        print(f"fluxwatch bridge preview: {exc.reason}: {exc.message}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render_preview(config, args.destination, events, now))
+    return 0
 
 
 def _routes_test(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -45,7 +46,9 @@ def register(subparsers: Any) -> None:
             "Start the simulator with the small preset (3 clusters, one on an old Flux, one "
             "without image automation), the exporter watching it and the notification bridge "
             "receiving its signed Flux events and the exporter's transitions; every delivered "
-            "notification is printed here. Stop with Ctrl-C."
+            "notification is printed here (and also sent to Slack or Teams when "
+            "FLUXWATCH_SLACK_TOKEN/FLUXWATCH_SLACK_CHANNEL or FLUXWATCH_TEAMS_WEBHOOK_URL are "
+            "set). Stop with Ctrl-C."
         ),
     )
     parser.add_argument(
@@ -85,15 +88,29 @@ def register(subparsers: Any) -> None:
 
 
 def demo_bridge_config(state_dir: Path, listen: str, hmac_key_file: Path) -> BridgeConfig:
-    """Every event to the console, grouped briefly so a burst prints as one notification."""
+    """Every event to the console, grouped briefly so a burst prints as one notification.
+
+    With ``FLUXWATCH_SLACK_TOKEN`` and ``FLUXWATCH_SLACK_CHANNEL``, or
+    ``FLUXWATCH_TEAMS_WEBHOOK_URL``, set, the same notifications also go to that Slack channel
+    or Teams workflow (docs/destinations.md), so a team sees the real messages.
+    """
+    destinations: dict[str, Any] = {"console": {"type": "console"}}
+    if os.environ.get("FLUXWATCH_SLACK_TOKEN") and os.environ.get("FLUXWATCH_SLACK_CHANNEL"):
+        destinations["slack"] = {
+            "type": "slack",
+            "token_env": "FLUXWATCH_SLACK_TOKEN",
+            "channel": os.environ["FLUXWATCH_SLACK_CHANNEL"],
+        }
+    if os.environ.get("FLUXWATCH_TEAMS_WEBHOOK_URL"):
+        destinations["teams"] = {"type": "teams", "url_env": "FLUXWATCH_TEAMS_WEBHOOK_URL"}
     document = {
         "bridge": {
             "listen": listen,
             "state_dir": str(state_dir / "outbox"),
             "flux": {"hmac_keys_file": str(hmac_key_file)},
-            "destinations": {"console": {"type": "console"}},
+            "destinations": destinations,
             "route": {
-                "destinations": ["console"],
+                "destinations": sorted(destinations),
                 "group_by": ["root_cause", "status", "revision"],
                 "group_wait": "2s",
                 "group_interval": "10s",

@@ -98,6 +98,16 @@ class ProviderType(Protocol):
 
     def conformance(self) -> Conformance: ...
 
+    def preview(self, options: Any, notification: Notification) -> Preview:
+        """What ``send`` would send first for ``notification`` (``fluxwatch bridge preview``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    requests: Sequence[OutboundRequest]
+    secrets: tuple[str, ...]  # masked wherever they appear in the printed requests
+
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A response header by case-insensitive name."""

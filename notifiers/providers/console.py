@@ -12,7 +12,13 @@ from typing import Any, Literal
 from notifiers.configkit import ConfigError, check_keys, str_
 from notifiers.http import HttpResponse
 from notifiers.model import Notification, Ok, Outcome
-from notifiers.providers.base import Conformance, OutboundRequest, Provider, ProviderContext
+from notifiers.providers.base import (
+    Conformance,
+    OutboundRequest,
+    Preview,
+    Provider,
+    ProviderContext,
+)
 
 _BADGES = {
     "failing": "FAILING",
@@ -127,6 +133,11 @@ class ConsoleType:
     def create(self, destination: str, options: Any) -> Provider:
         assert isinstance(options, ConsoleOptions)
         return ConsoleProvider(destination, options)
+
+    def preview(self, options: Any, notification: Notification) -> Preview:
+        assert isinstance(options, ConsoleOptions)
+        text = render_text(notification).encode()
+        return Preview([OutboundRequest("console:", {}, text, "console")], ())
 
     def conformance(self) -> Conformance:
         options = ConsoleOptions()

@@ -37,6 +37,7 @@ from notifiers.model import Fail, Notification, Ok, Outcome, Retry, ThreadAnchor
 from notifiers.providers.base import (
     Conformance,
     OutboundRequest,
+    Preview,
     Provider,
     ProviderContext,
     ResponseCase,
@@ -469,6 +470,11 @@ class SlackType:
     def create(self, destination: str, options: Any) -> Provider:
         assert isinstance(options, SlackOptions)
         return SlackProvider(destination, options)
+
+    def preview(self, options: Any, notification: Notification) -> Preview:
+        assert isinstance(options, SlackOptions)
+        requests = as_requests(plan_slack(notification, options, None), options)
+        return Preview(requests, tuple(s for s in (options.token, options.webhook_url) if s))
 
     def conformance(self) -> Conformance:
         token = "xoxb-1111-2222-fluxwatchTESTtoken"

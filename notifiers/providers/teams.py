@@ -29,6 +29,7 @@ from notifiers.model import Fail, Notification, Ok, Outcome, Retry
 from notifiers.providers.base import (
     Conformance,
     OutboundRequest,
+    Preview,
     Provider,
     ProviderContext,
     ResponseCase,
@@ -245,6 +246,10 @@ class TeamsType:
     def create(self, destination: str, options: Any) -> Provider:
         assert isinstance(options, TeamsOptions)
         return TeamsProvider(destination, options)
+
+    def preview(self, options: Any, notification: Notification) -> Preview:
+        assert isinstance(options, TeamsOptions)
+        return Preview([build_teams_request(notification, options)], (options.url,))
 
     def conformance(self) -> Conformance:
         path = "/workflows/0f1e2d3c/triggers/manual/paths/invoke"

@@ -27,6 +27,7 @@ from notifiers.model import Fail, Notification, Outcome, Retry
 from notifiers.providers.base import (
     Conformance,
     OutboundRequest,
+    Preview,
     Provider,
     ProviderContext,
     ResponseCase,
@@ -236,6 +237,14 @@ class WebhookType:
     def create(self, destination: str, options: Any) -> Provider:
         assert isinstance(options, WebhookOptions)
         return WebhookProvider(destination, options)
+
+    def preview(self, options: Any, notification: Notification) -> Preview:
+        assert isinstance(options, WebhookOptions)
+        request = build_webhook_request(notification, options, notification.created_at)
+        secrets = _secrets(options) + tuple(
+            v for k, v in request.headers.items() if k.lower() == "webhook-signature"
+        )
+        return Preview([request], secrets)
 
     def conformance(self) -> Conformance:
         secret_path = "hook/t0k3n-in-the-path"

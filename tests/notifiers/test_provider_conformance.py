@@ -184,3 +184,13 @@ async def test_secrets_never_in_outcomes_or_logs(
     text = " ".join(repr(o) for o in outcomes) + caplog.text
     for secret in k.secrets:
         assert secret not in text
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_preview_shows_what_the_builder_builds(name: str) -> None:
+    k = kit(name)
+    n = kinds()["failing"]
+    preview = PROVIDERS[name].preview(k.options, n)
+    assert [r.body for r in preview.requests] == [r.body for r in k.build(n)]
+    for secret in k.secrets:  # each secret is covered by something the preview masks
+        assert any(secret in m or m in secret for m in preview.secrets)
