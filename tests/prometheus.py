@@ -40,16 +40,28 @@ class Job:
     labels: Mapping[str, str] | None = None
 
 
-def prometheus_config(jobs: Sequence[Job] | str) -> str:
-    """A config scraping ``jobs`` every second (a bare target string means job ``fluxwatch``)."""
+def prometheus_config(
+    jobs: Sequence[Job] | str,
+    rule_files: Sequence[Path] = (),
+    alertmanagers: Sequence[str] = (),
+) -> str:
+    """A config scraping ``jobs`` every second (a bare target string means job ``fluxwatch``),
+    evaluating ``rule_files`` and sending alerts to ``alertmanagers`` (host:port)."""
     if isinstance(jobs, str):
         jobs = [Job("fluxwatch", [jobs])]
     lines = [
         "global:",
         "  scrape_interval: 1s",
         "  evaluation_interval: 1s",
-        "scrape_configs:",
     ]
+    if rule_files:
+        lines.append("rule_files:")
+        lines += [f"  - '{path}'" for path in rule_files]
+    if alertmanagers:
+        targets = ", ".join(f"'{t}'" for t in alertmanagers)
+        lines += ["alerting:", "  alertmanagers:", "    - static_configs:"]
+        lines.append(f"        - targets: [{targets}]")
+    lines.append("scrape_configs:")
     for job in jobs:
         targets = ", ".join(f"'{t}'" for t in job.targets)
         lines += [
@@ -136,13 +148,18 @@ class Prometheus:
 
 @contextlib.asynccontextmanager
 async def running_prometheus(
-    tmp_path: Path, http: aiohttp.ClientSession, jobs: Sequence[Job]
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    jobs: Sequence[Job],
+    rule_files: Sequence[Path] = (),
+    alertmanagers: Sequence[str] = (),
 ) -> AsyncIterator[Prometheus]:
-    """Prometheus scraping ``jobs``, every target up; stopped (cleanly) on exit."""
+    """Prometheus scraping ``jobs``, every target up; stopped (cleanly) on exit. With
+    ``rule_files`` it evaluates them every second and sends alerts to ``alertmanagers``."""
     binary = require_tool("prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
-    config.write_text(prometheus_config(jobs))
+    config.write_text(prometheus_config(jobs, rule_files, alertmanagers))
     log = tmp_path / "prometheus.log"
     with log.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifiers.app import Bridge
-from tests.conftest import require_tool
+from tests.alertmanager import RunningAlertmanager, alertmanager_process, wait_ready
 from tests.notifiers.fakes import (
     FakeDestination,
     bridge_config,
@@ -41,20 +35,6 @@ LABELS = {
 SUMMARY = "Kustomization apps/web is failing on prod-eu"
 # whole seconds: the bridge's occurred_at must equal it exactly after Alertmanager re-encodes it
 STARTS_AT = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0)
-
-
-@dataclass(frozen=True)
-class RunningAlertmanager:
-    url: str
-    log: Path
-
-
-def free_port() -> int:
-    """A port the kernel just handed out; Alertmanager takes a flag, not an already-bound socket."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def iso(ts: datetime) -> str:
@@ -81,7 +61,6 @@ async def bridge(tmp_path: Path, destination: FakeDestination) -> AsyncIterator[
 @pytest.fixture
 def alertmanager(tmp_path: Path, bridge: Bridge) -> Iterator[RunningAlertmanager]:
     """A real Alertmanager whose only receiver is the bridge, stopped (SIGTERM, then SIGKILL)."""
-    binary = require_tool("prometheus-alertmanager")
     credentials = tmp_path / "am-credentials"
     credentials.write_text(TOKEN, encoding="utf-8")
     config = {
@@ -110,47 +89,8 @@ def alertmanager(tmp_path: Path, bridge: Bridge) -> Iterator[RunningAlertmanager
             }
         ],
     }
-    config_file = tmp_path / "alertmanager.yml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
-    port = free_port()
-    log_path = tmp_path / "alertmanager.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_file}",
-                f"--storage.path={tmp_path / 'am-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield RunningAlertmanager(f"http://127.0.0.1:{port}", log_path)
-        assert proc.poll() is None, "Alertmanager exited during the test:\n" + log_path.read_text()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-async def wait_ready(client: aiohttp.ClientSession, base: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            async with client.get(f"{base}/-/ready") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Alertmanager at {base} not ready within {within}s")
-        await asyncio.sleep(0.05)
+    with alertmanager_process(tmp_path, config) as am:
+        yield am
 
 
 async def post_alert(client: aiohttp.ClientSession, base: str, ends_at: datetime | None) -> None:
@@ -175,11 +115,7 @@ async def arrives(destination: FakeDestination, status: str, am: RunningAlertman
     try:
         await eventually(lambda: len(delivered(destination, status)) == 1, within=8)
     except AssertionError:
-        errors = [
-            line
-            for line in am.log.read_text(encoding="utf-8").splitlines()
-            if "level=error" in line or "level=warn" in line
-        ]
+        errors = am.problems()
         raise AssertionError(f"no {status} notification; Alertmanager logged: {errors}") from None
 
 
