@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench tools clean venv chart-assets
+.PHONY: demo test lint bench tools clean venv chart-assets dashboard-pictures
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ test: $(STAMP) tools lint
 # The Helm chart's generated dashboards; a test fails when they are stale.
 chart-assets: $(STAMP)
 	bash scripts/chart-assets.sh
+
+# docs/dashboards/*.png: each dashboard's layout, drawn from the generated JSON (matplotlib).
+dashboard-pictures: $(STAMP)
+	$(BIN)/python scripts/dashboard_pictures.py docs/dashboards
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
