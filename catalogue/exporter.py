@@ -381,12 +381,44 @@ SELF_OBJECTS = MetricSpec(
     (),
 )
 
+SELF_BRIDGE_BUFFERED = MetricSpec(
+    "fluxwatch_exporter_bridge_buffered",
+    "Transitions held in memory for the remote bridge (--bridge-url), not yet acknowledged.",
+    "gauge",
+    (),
+)
+SELF_BRIDGE_SENT = MetricSpec(
+    "fluxwatch_exporter_bridge_sent_total",
+    "Items the remote bridge acknowledged as stored, by what they were (transition, "
+    "rollout_report).",
+    "counter",
+    ("item",),
+)
+SELF_BRIDGE_DROPPED = MetricSpec(
+    "fluxwatch_exporter_bridge_dropped_total",
+    "Transitions given up on: buffer_full (the oldest is dropped when the buffer is full), "
+    "rejected (the bridge refused the transition as malformed).",
+    "counter",
+    ("reason",),
+)
+SELF_BRIDGE_POST_ERRORS = MetricSpec(
+    "fluxwatch_exporter_bridge_post_errors_total",
+    "Failed POSTs to the remote bridge (retried): unauthorized, rejected, server_error, "
+    "connection.",
+    "counter",
+    ("reason",),
+)
+
 SELF: tuple[MetricSpec, ...] = (
     SELF_SCRAPE_DURATION,
     SELF_MALFORMED,
     SELF_TRANSITIONS_PUBLISHED,
     SELF_TRANSITIONS_DROPPED,
     SELF_OBJECTS,
+    SELF_BRIDGE_BUFFERED,
+    SELF_BRIDGE_SENT,
+    SELF_BRIDGE_DROPPED,
+    SELF_BRIDGE_POST_ERRORS,
 )
 
 # The watch layer's health (exporter.kube.health, its own registry, per cluster) ---------------
@@ -432,11 +464,25 @@ WATCH_HEALTH: tuple[MetricSpec, ...] = (
     WATCH_EVENTS,
 )
 
+# Fleet rollouts as this exporter (shard) sees them; summable across shards ------------------
+
+ROLLOUT_STATES: tuple[str, ...] = ("applied", "pending", "failing")
+ROLLOUT_CLUSTERS = MetricSpec(
+    "flux_rollout_clusters",
+    "Clusters of this exporter running an applier object (Kustomization, HelmRelease), by the "
+    "revision it is rolling out to and its state there: applied, pending (still on an older "
+    "revision), failing. sum without(instance) over shards gives the fleet.",
+    "gauge",
+    ("kind", "namespace", "name", "revision", "state"),
+)
+ROLLOUT: tuple[MetricSpec, ...] = (ROLLOUT_CLUSTERS,)
+
 ALL: tuple[MetricSpec, ...] = (
     *PER_OBJECT,
     GOTK_RESOURCE_INFO,
     *AGGREGATES,
     *SELF,
     *WATCH_HEALTH,
+    *ROLLOUT,
 )
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}

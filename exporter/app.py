@@ -12,21 +12,25 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import random
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
+from exporter.bridgeclient import BridgeClient, ShardIdentity
 from exporter.kube.clusters import static_clusters
 from exporter.kube.fleet import Fleet, plan_shards
 from exporter.kube.health import WatchHealth
 from exporter.publisher import TransitionPublisher
+from exporter.rollouts import RolloutReporter, RolloutTracker
 from exporter.selfmetrics import SelfMetrics
 from exporter.server import build_app
-from exporter.settings import ExporterSettings, parse_listen
+from exporter.settings import ExporterSettings, SettingsError, parse_listen
 from exporter.sink import FluxObjectSink
 from exporter.store import MetricStore
 from exporter.transitions import TransitionSink
@@ -47,6 +51,7 @@ class Exporter:
         settings: ExporterSettings,
         *,
         transition_sink: TransitionSink | None = None,
+        rollout_reporter: RolloutReporter | None = None,
         hostname: str | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -54,6 +59,16 @@ class Exporter:
         self.settings = settings
         self.hostname = hostname if hostname is not None else socket.gethostname()
         self.self_metrics = SelfMetrics()
+        # A remote bridge (--bridge-url) when nothing in-process was handed in.
+        self.bridge_client: BridgeClient | None = None
+        if transition_sink is None and rollout_reporter is None and settings.bridge_url:
+            self.bridge_client = BridgeClient(
+                settings.bridge_url,
+                read_bridge_token(settings),
+                self.self_metrics,
+                buffer_size=settings.bridge_buffer_size,
+            )
+            transition_sink = rollout_reporter = self.bridge_client
         self.publisher = TransitionPublisher(transition_sink, self.self_metrics)
         self.store = MetricStore(
             per_object=settings.per_object,
@@ -62,6 +77,7 @@ class Exporter:
             publisher=self.publisher,
             clock=clock,
         )
+        self.rollouts = RolloutTracker(self.store, rollout_reporter, self.ready)
         self.watch_registry = CollectorRegistry(auto_describe=True)
         self.health = WatchHealth(self.watch_registry)
         self.clock = clock
@@ -108,13 +124,17 @@ class Exporter:
         )
         app = build_app(
             self.store,
-            [self.watch_registry],  # the store's own registry is always rendered first
+            [self.watch_registry, self.rollouts.registry],  # the store's is always first
             ready=self.ready,
             publisher=self.publisher,
         )
         self._server = HttpServer(app, self.host, self.port, name="exporter")
         await self._server.start()  # raises ListenError with nothing left open
         self.port = self._server.port  # the real port when 0 was asked for
+        if self.bridge_client is not None:
+            self.bridge_client.shard = ShardIdentity(plan.shard, plan.total_shards)
+            self.bridge_client.start()
+        self.rollouts.start()
         self.fleet.start()
         self._fleet_task = asyncio.create_task(self.fleet.run(), name="fleet")
         self._freeze_task = asyncio.create_task(self._freeze_after_sync(), name="gc freeze")
@@ -150,8 +170,11 @@ class Exporter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._fleet_task
             self._fleet_task = None
+        await self.rollouts.stop()
         if self._server is not None:
-            await self._server.stop()
+            await self._server.stop()  # stops the publisher: queued transitions reach the sink
+        if self.bridge_client is not None:
+            await self.bridge_client.stop()
 
     async def __aenter__(self) -> Exporter:
         try:
@@ -168,6 +191,26 @@ class Exporter:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def read_bridge_token(settings: ExporterSettings) -> str:
+    """The bearer token for ``bridge_url``, from its file or variable; SettingsError names the
+    key (never the token)."""
+    if settings.bridge_token_file:
+        try:
+            token = Path(settings.bridge_token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(
+                "exporter.bridge_token_file",
+                f"cannot read {settings.bridge_token_file}: {exc.strerror}",
+            ) from None
+        where = "exporter.bridge_token_file"
+    else:
+        token = os.environ.get(settings.bridge_token_env, "").strip()
+        where = f"exporter.bridge_token_env ({settings.bridge_token_env})"
+    if not token:
+        raise SettingsError(where, "empty token")
+    return token
 
 
 async def run_exporter(

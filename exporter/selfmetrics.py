@@ -39,3 +39,24 @@ class SelfMetrics:
             registry=self.registry,
         )
         self.objects = Gauge(c.SELF_OBJECTS.name, c.SELF_OBJECTS.help, registry=self.registry)
+        self.bridge_buffered = Gauge(
+            c.SELF_BRIDGE_BUFFERED.name, c.SELF_BRIDGE_BUFFERED.help, registry=self.registry
+        )
+        self.bridge_sent = Counter(
+            c.SELF_BRIDGE_SENT.family,
+            c.SELF_BRIDGE_SENT.help,
+            list(c.SELF_BRIDGE_SENT.labels),
+            registry=self.registry,
+        )
+        self.bridge_dropped = Counter(
+            c.SELF_BRIDGE_DROPPED.family,
+            c.SELF_BRIDGE_DROPPED.help,
+            list(c.SELF_BRIDGE_DROPPED.labels),
+            registry=self.registry,
+        )
+        self.bridge_post_errors = Counter(
+            c.SELF_BRIDGE_POST_ERRORS.family,
+            c.SELF_BRIDGE_POST_ERRORS.help,
+            list(c.SELF_BRIDGE_POST_ERRORS.labels),
+            registry=self.registry,
+        )

@@ -138,6 +138,17 @@ class ExporterSettings:
     logged this often."""
     watch: WatchSettings = field(default_factory=WatchSettings)
     """List/watch tuning."""
+    bridge_url: str = ""
+    """Base URL of a notification bridge in another process or pod (``fluxwatch bridge``):
+    transitions and rollout reports are POSTed there. Empty: no remote bridge (``fluxwatch
+    run`` hands them over in-process instead)."""
+    bridge_token_file: str = ""
+    """File holding the bearer token the bridge expects (``bridge.exporters.token_file``)."""
+    bridge_token_env: str = ""
+    """Environment variable holding that token, when no file is given."""
+    bridge_buffer_size: int = 50_000
+    """Transitions held for the bridge while it is away; beyond this the oldest are dropped
+    and counted in ``fluxwatch_exporter_bridge_dropped_total``."""
 
 
 def settings_from_mapping(data: Any, key_path: str = "exporter") -> ExporterSettings:
@@ -190,6 +201,14 @@ def validate(settings: ExporterSettings, key_path: str = "exporter") -> None:
         raise SettingsError(f"{key_path}.watch.backoff.multiplier", "must be at least 1")
     if not 0 <= backoff.jitter < 1:
         raise SettingsError(f"{key_path}.watch.backoff.jitter", "must be in [0, 1)")
+    if settings.bridge_url and not settings.bridge_url.startswith(("http://", "https://")):
+        raise SettingsError(f"{key_path}.bridge_url", "expected an http:// or https:// URL")
+    if settings.bridge_url and not (settings.bridge_token_file or settings.bridge_token_env):
+        raise SettingsError(
+            f"{key_path}.bridge_token_file", "required with bridge_url (or bridge_token_env)"
+        )
+    if settings.bridge_buffer_size < 1:
+        raise SettingsError(f"{key_path}.bridge_buffer_size", "must be at least 1")
     for name in ("dir_scan_interval_seconds", "progress_log_interval_seconds"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{key_path}.{name}", "must be positive")

@@ -22,6 +22,7 @@ from fluxwatch.commands import (
     demo,
     exporter,
     outbox,
+    rollouts,
     run,
     simulate,
 )
@@ -29,7 +30,7 @@ from fluxwatch.config import ConfigFileError
 from notifiers.app import StateDirError
 from plumbing.http_server import ListenError
 
-COMMANDS = (simulate, exporter, bridge, outbox, run, demo, dashboards, alerts, config)
+COMMANDS = (simulate, exporter, bridge, outbox, rollouts, run, demo, dashboards, alerts, config)
 
 # Errors that are the user's to fix, never a bug of ours: printed as one line, exit status 2.
 USER_ERRORS: tuple[type[Exception], ...] = (

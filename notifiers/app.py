@@ -41,6 +41,7 @@ from notifiers.outbox import (
     take_requeued,
 )
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
+from notifiers.rolloutservice import RolloutService
 from notifiers.routing import Decision, route_event
 from plumbing.http_server import HttpServer
 
@@ -118,6 +119,16 @@ class Bridge:
             submit=self.submit,
             clock=clock,
         )
+        # Remote exporters' intake and the fleet rollout state (notifiers/rolloutservice.py).
+        self.rollouts = RolloutService(
+            state_dir=self.state_dir,
+            exporters=config.exporters,
+            rollouts=config.rollouts,
+            metrics=self.metrics,
+            submit=self.submit,
+            max_body_bytes=config.max_body_bytes,
+            clock=clock,
+        )
         self._app = self._build_app()
         self._server: HttpServer | None = None
         self._http: HttpClient | None = None
@@ -137,6 +148,7 @@ class Bridge:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        self.rollouts.add_routes(app)
         return app
 
     @property
@@ -194,6 +206,7 @@ class Bridge:
         self.metrics.queue.view = dispatcher
         try:
             pending = self.outbox.start(dispatcher.add)
+            self.rollouts.start()
         except (OSError, sqlite3.Error) as exc:
             raise StateDirError(
                 f"bridge: cannot use state directory {self.state_dir}: {_why(exc)}"
@@ -224,6 +237,7 @@ class Bridge:
             self._maintenance = None
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        await self.rollouts.stop()
         await self.outbox.stop()
         if self._http is not None:
             await self._http.close()

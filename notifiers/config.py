@@ -30,6 +30,7 @@ from notifiers.configkit import (
 )
 from notifiers.owners import OwnersConfig, Team
 from notifiers.providers import PROVIDERS, ProviderOptions
+from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig, parse_exporters, parse_rollouts
 from notifiers.routing import Matcher, RouteNode, TimeInterval, parse_matcher, parse_time_range
 
 # ---- the typed configuration ----
@@ -119,6 +120,8 @@ class BridgeConfig:
     time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
     owners: OwnersConfig = field(default_factory=OwnersConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    exporters: ExportersConfig = field(default_factory=ExportersConfig)
+    rollouts: RolloutsConfig = field(default_factory=RolloutsConfig)
 
 
 # ---- parsing ----
@@ -136,6 +139,8 @@ _BRIDGE_KEYS = (
     "owners",
     "outbox",
     "delivery",
+    "exporters",
+    "rollouts",
 )
 
 
@@ -216,6 +221,8 @@ def config_from_mapping(
         time_intervals=intervals,
         owners=owners,
         outbox=_parse_outbox(bridge.get("outbox"), "bridge.outbox"),
+        exporters=parse_exporters(bridge.get("exporters"), "bridge.exporters", base),
+        rollouts=parse_rollouts(bridge.get("rollouts"), "bridge.rollouts"),
     )
 
 

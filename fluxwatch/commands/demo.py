@@ -27,7 +27,7 @@ from exporter.app import Exporter
 from exporter.settings import ExporterSettings, parse_listen
 from fluxwatch.commands.simulate import describe
 from fluxwatch.tempdirs import private_temp_dir
-from fluxwatch.wiring import BridgeTransitionSink
+from fluxwatch.wiring import BridgeRolloutReporter, BridgeTransitionSink
 from notifiers.app import Bridge
 from notifiers.config import BridgeConfig, config_from_mapping
 from simulator.scenario import preset
@@ -153,7 +153,11 @@ async def _main(args: argparse.Namespace, state_dir: Path, hmac_key: str, key_fi
             settings = ExporterSettings(
                 kubeconfig=str(sim.kubeconfig_path), listen=args.exporter_listen
             )
-            async with Exporter(settings, transition_sink=BridgeTransitionSink(bridge)) as exp:
+            async with Exporter(
+                settings,
+                transition_sink=BridgeTransitionSink(bridge),
+                rollout_reporter=BridgeRolloutReporter(bridge),
+            ) as exp:
                 print(describe(sim), flush=True)
                 print(f"exporter: {exp.url}/metrics  (status page: {exp.url}/)", flush=True)
                 print(

@@ -112,6 +112,17 @@ def register(subparsers: Any) -> None:
         help="also serve gotk_resource_info as the flux2-monitoring-example "
         "kube-state-metrics config does",
     )
+    parser.add_argument(
+        "--bridge-url",
+        metavar="URL",
+        help="POST transitions and rollout reports to the notification bridge at this URL "
+        "(fluxwatch bridge in another pod), e.g. http://fluxwatch-bridge:9095",
+    )
+    parser.add_argument(
+        "--bridge-token-file",
+        metavar="FILE",
+        help="file holding the bearer token the bridge expects (bridge.exporters.token_file)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -134,6 +145,8 @@ def settings_from_args(args: argparse.Namespace) -> ExporterSettings:
         ("namespace", "namespace"),
         ("label_selector", "label_selector"),
         ("gotk_resource_info", "gotk_resource_info"),
+        ("bridge_url", "bridge_url"),
+        ("bridge_token_file", "bridge_token_file"),
     ):
         value = getattr(args, flag)
         if value is not None:

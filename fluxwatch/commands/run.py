@@ -18,7 +18,7 @@ from typing import Any
 from exporter.app import Exporter
 from exporter.settings import ExporterSettings
 from fluxwatch.config import load_config, require_bridge
-from fluxwatch.wiring import BridgeTransitionSink
+from fluxwatch.wiring import BridgeRolloutReporter, BridgeTransitionSink
 from notifiers.app import Bridge
 from notifiers.config import BridgeConfig
 
@@ -66,7 +66,10 @@ async def _run(exporter_settings: ExporterSettings, bridge_config: BridgeConfig)
         loop.add_signal_handler(signum, stop.set)
     async with Bridge(bridge_config) as bridge:
         sink = BridgeTransitionSink(bridge)
-        async with Exporter(exporter_settings, transition_sink=sink) as exporter:
+        reporter = BridgeRolloutReporter(bridge)
+        async with Exporter(
+            exporter_settings, transition_sink=sink, rollout_reporter=reporter
+        ) as exporter:
             print(
                 f"exporter: {exporter.url}/metrics  (status page: {exporter.url}/)\n"
                 f"bridge: Flux events at {bridge.url}/flux/<cluster>, Alertmanager at "

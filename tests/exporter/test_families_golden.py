@@ -140,4 +140,4 @@ def test_names_follow_prometheus_conventions(spec: catalogue.MetricSpec) -> None
     if spec.per_object and spec is not catalogue.GOTK_RESOURCE_INFO:
         assert spec.labels[:4] == catalogue.IDENTITY_LABELS
     if spec.labels:
-        assert "cluster" in spec.labels or spec in catalogue.SELF
+        assert "cluster" in spec.labels or spec in (*catalogue.SELF, *catalogue.ROLLOUT)

@@ -1,0 +1,106 @@
+"""`fluxwatch rollouts`: the fleet rollouts a release manager keeps open during a rollout.
+
+Reads a running bridge (``--bridge-url``, its ``GET /rollouts``) or the bridge's state directory
+(``--state-dir``/``--config``; safe while the bridge runs). ``--watch`` redraws until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from fluxwatch.config import ConfigFileError, load_config, require_bridge
+from notifiers.rollouts import FailPolicy
+from notifiers.rolloutstore import open_readonly
+from notifiers.rolloutview import load_view, render_text
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rollouts",
+        help="show current and recent fleet rollouts (applied/total, failing, slowest clusters)",
+        description=(
+            "One row per rollout (a revision of one Kustomization or HelmRelease across every "
+            "cluster running it), newest first: applied/total, failing clusters, age and the "
+            "slowest clusters. Reads a running bridge or its state directory."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--bridge-url", metavar="URL", help="a running bridge, e.g. http://bridge:9095"
+    )
+    source.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="the bridge's state directory"
+    )
+    source.add_argument(
+        "--config", type=Path, metavar="FILE", help="fluxwatch.yaml (bridge.state_dir)"
+    )
+    parser.add_argument("--watch", action="store_true", help="redraw every --interval seconds")
+    parser.add_argument(
+        "--interval", type=float, default=2.0, metavar="SECONDS", help="with --watch (default 2)"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=handle)
+
+
+def _fetch(url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(url.rstrip("/") + "/rollouts", timeout=10) as resp:
+        doc = json.loads(resp.read())
+    rows = doc.get("rollouts") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        raise ValueError("unexpected answer from the bridge")
+    return rows
+
+
+def _read(state_dir: Path, policy: FailPolicy) -> list[dict[str, Any]]:
+    conn = open_readonly(state_dir)
+    try:
+        return load_view(conn, policy, time.time())
+    finally:
+        conn.close()
+
+
+def handle(args: argparse.Namespace) -> int:
+    policy = FailPolicy()
+    state_dir: Path | None = args.state_dir
+    if args.config is not None:
+        try:
+            config = require_bridge(load_config(args.config))
+        except ConfigFileError as exc:
+            print(f"fluxwatch rollouts: {exc}", file=sys.stderr)
+            return 2
+        state_dir, policy = config.state_dir, config.rollouts.fail
+    if args.bridge_url is None and state_dir is None:
+        print(
+            "fluxwatch rollouts: --bridge-url, --state-dir or --config is required", file=sys.stderr
+        )
+        return 2
+    while True:
+        try:
+            if args.bridge_url is not None:
+                rows = _fetch(args.bridge_url)
+            else:
+                assert state_dir is not None
+                rows = _read(state_dir, policy)
+        except (OSError, ValueError, sqlite3.Error, urllib.error.URLError) as exc:
+            print(f"fluxwatch rollouts: {exc}", file=sys.stderr)
+            return 2
+        text = json.dumps(rows, sort_keys=True, indent=2) + "\n" if args.json else render_text(rows)
+        if args.watch:
+            sys.stdout.write("\x1b[H\x1b[2J" + time.strftime("%H:%M:%S  ") + "\n" + text)
+        else:
+            sys.stdout.write(text)
+        sys.stdout.flush()
+        if not args.watch:
+            return 0
+        try:
+            time.sleep(args.interval)  # the terminal refresh cadence, not a test wait
+        except KeyboardInterrupt:
+            return 0
