@@ -456,12 +456,22 @@ WATCH_EVENTS = MetricSpec(
     ("cluster",),
 )
 
+KUBECONFIG_FILES_UNUSABLE = MetricSpec(
+    "fluxwatch_exporter_kubeconfig_files_unusable",
+    "Files of the kubeconfig directory that could not be used at the last scan (empty, not "
+    "YAML, not a kubeconfig, no current context, a duplicate cluster); each is logged once "
+    "with its path, and the other files are watched.",
+    "gauge",
+    (),
+)
+
 WATCH_HEALTH: tuple[MetricSpec, ...] = (
     WATCH_RESTARTS,
     RELISTS,
     API_ERRORS,
     DECODE_ERRORS,
     WATCH_EVENTS,
+    KUBECONFIG_FILES_UNUSABLE,
 )
 
 # Fleet rollouts as this exporter (shard) sees them; summable across shards ------------------

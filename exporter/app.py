@@ -108,6 +108,13 @@ class Exporter:
         _, pending, _, _ = self.fleet.progress()
         return pending == 0
 
+    def sync_counts(self) -> tuple[int, int]:
+        """Clusters synced and clusters configured (this replica's share when sharded)."""
+        if self.fleet is None:
+            return 0, 0
+        synced, _, configured, _ = self.fleet.progress()
+        return synced, configured
+
     async def start(self) -> None:
         """Resolves the cluster sources (raising on bad ones), serves HTTP, starts watching."""
         specs = static_clusters(self.settings)
@@ -126,6 +133,7 @@ class Exporter:
             self.store,
             [self.watch_registry, self.rollouts.registry],  # the store's is always first
             ready=self.ready,
+            sync_counts=self.sync_counts,
             publisher=self.publisher,
         )
         self._server = HttpServer(app, self.host, self.port, name="exporter")

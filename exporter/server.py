@@ -35,16 +35,20 @@ def build_app(
     registries: Sequence[CollectorRegistry] = (),
     *,
     ready: Callable[[], bool] | None = None,
+    sync_counts: Callable[[], tuple[int, int]] | None = None,
     publisher: TransitionPublisher | None = None,
 ) -> web.Application:
     """An aiohttp application serving the store; starts and stops ``publisher`` with the app.
 
     ``ready`` overrides the readiness rule (default: every reachable cluster finished its first
     sync, see ``MetricStore.ready``), e.g. to also wait for discovery of a kubeconfig directory.
+    ``sync_counts`` gives (clusters synced, clusters configured) for ``/readyz`` and the status
+    page (default: the clusters the store has heard of; the fleet knows those still connecting).
     """
     app = web.Application()
     app[STORE_KEY] = store
     is_ready = ready if ready is not None else store.ready
+    counts = sync_counts if sync_counts is not None else (lambda: store_sync_counts(store))
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         fmt = exposition.negotiate(request.headers.get("Accept"))
@@ -77,18 +81,30 @@ def build_app(
         return web.Response(text="ok\n")
 
     async def readyz(request: web.Request) -> web.Response:
+        synced, configured = counts()
+        summary = f"{synced}/{configured} clusters synced"
+        unsynced = sorted(
+            (name, cl.state)
+            for name, cl in store.clusters.items()
+            if cl.state is not None and not cl.state.synced
+        )
         if is_ready():
-            return web.Response(text="ready\n")
+            # Ready does not mean complete: say which clusters are left out and why.
+            left_out = ", ".join(f"{n} ({_reachable(st)})" for n, st in unsynced if st)
+            tail = f"; not synced: {left_out}" if left_out else ""
+            return web.Response(text=f"ready: {summary}{tail}\n")
         pending = sorted(
             name
             for name, cl in store.clusters.items()
             if cl.state is None or (cl.state.reachable and not cl.state.synced)
         )
-        text = "not ready: waiting for the first sync of " + (", ".join(pending) or "any cluster")
+        waiting = ", ".join(pending) or "any cluster"
+        text = f"not ready: {summary}; waiting for the first sync of {waiting}"
         return web.Response(status=503, text=text + "\n")
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=status_page(store, is_ready()), content_type="text/html")
+        page = status_page(store, is_ready(), counts())
+        return web.Response(text=page, content_type="text/html")
 
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -113,16 +129,25 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _reachable(state: ClusterState | None) -> str:
-    if state is None:
-        return "unknown"
+def _reachable(state: ClusterState) -> str:
     if state.auth_failed:
         return "NO: credentials rejected" if not state.reachable else "credentials rejected"
     return "yes" if state.reachable else "NO"
 
 
-def status_page(store: MetricStore, ready: bool) -> str:
+def store_sync_counts(store: MetricStore) -> tuple[int, int]:
+    """(clusters synced, clusters known) from what the watch layer reported to the store."""
+    states = [cl.state for cl in store.clusters.values()]
+    return sum(1 for st in states if st is not None and st.synced), len(states)
+
+
+def _reachable_cell(state: ClusterState | None) -> str:
+    return "unknown" if state is None else _reachable(state)
+
+
+def status_page(store: MetricStore, ready: bool, sync_counts: tuple[int, int] | None = None) -> str:
     """A short human-readable page: clusters, their sync state and object counts."""
+    synced, configured = sync_counts if sync_counts is not None else store_sync_counts(store)
     rows = []
     for name in sorted(store.clusters):
         cl = store.clusters[name]
@@ -133,7 +158,7 @@ def status_page(store: MetricStore, ready: bool) -> str:
                 counts[status] += n
         cells = [
             name,
-            _reachable(state),
+            _reachable_cell(state),
             "unknown" if state is None else ("yes" if state.synced else "syncing"),
             _when(state.last_full_sync if state else None),
             str(sum(counts.values())),
@@ -147,7 +172,7 @@ def status_page(store: MetricStore, ready: bool) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>fluxwatch exporter</title>"
         "</head><body><h1>fluxwatch exporter</h1>"
         f"<p>{'ready' if ready else 'not ready (initial sync in progress)'}; "
-        f"{len(store.clusters)} clusters, {store.object_count()} objects, "
+        f"{synced}/{configured} clusters synced, {store.object_count()} objects, "
         f"per-object series: {html.escape(store.per_object)}. "
         "<a href='/metrics'>/metrics</a></p>"
         "<table border='1'><tr>"

@@ -235,7 +235,7 @@ def _check_listen(value: str, key_path: str) -> None:
 
 def _parse_dataclass(cls: type[Any], data: Any, key_path: str) -> Any:
     if not isinstance(data, Mapping):
-        raise SettingsError(key_path, f"expected a mapping, got {_type_name(data)}")
+        raise SettingsError(key_path, f"expected a mapping, got {yaml_type_name(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(str(k) for k in data if k not in fields)
@@ -268,7 +268,7 @@ def _parse_value(hint: Any, value: Any, key_path: str) -> Any:
         return value
     if origin is tuple:
         if isinstance(value, str) or not isinstance(value, list | tuple):
-            raise SettingsError(key_path, f"expected a list, got {_type_name(value)}")
+            raise SettingsError(key_path, f"expected a list, got {yaml_type_name(value)}")
         return tuple(
             _parse_value(args[0], item, f"{key_path}[{i}]") for i, item in enumerate(value)
         )
@@ -276,11 +276,11 @@ def _parse_value(hint: Any, value: Any, key_path: str) -> Any:
         return _parse_dataclass(hint, value, key_path)  # type: ignore[arg-type]
     if hint is bool:
         if not isinstance(value, bool):
-            raise SettingsError(key_path, f"expected true or false, got {_type_name(value)}")
+            raise SettingsError(key_path, f"expected true or false, got {yaml_type_name(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingsError(key_path, f"expected an integer, got {_type_name(value)}")
+            raise SettingsError(key_path, f"expected an integer, got {yaml_type_name(value)}")
         return value
     if hint is float and key_path.endswith("_seconds") and isinstance(value, str):
         try:
@@ -289,16 +289,17 @@ def _parse_value(hint: Any, value: Any, key_path: str) -> Any:
             raise SettingsError(key_path, str(exc)) from None
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SettingsError(key_path, f"expected a number, got {_type_name(value)}")
+            raise SettingsError(key_path, f"expected a number, got {yaml_type_name(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise SettingsError(key_path, f"expected a string, got {_type_name(value)}")
+            raise SettingsError(key_path, f"expected a string, got {yaml_type_name(value)}")
         return value
     raise TypeError(f"{key_path}: unsupported settings type {hint!r}")  # a bug in this module
 
 
-def _type_name(value: Any) -> str:
+def yaml_type_name(value: Any) -> str:
+    """How a config value reads in an error message: "a string", "a list", "nothing"."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):

@@ -36,7 +36,7 @@ from exporter.kube.kubelib import (
     KubeConfigLoader,
     kube_config,
 )
-from exporter.settings import ExporterSettings
+from exporter.settings import ExporterSettings, yaml_type_name
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,10 @@ def load_kubeconfig(kubeconfig: str) -> Any:
     seen: dict[str, set[str]] = {"clusters": set(), "contexts": set(), "users": set()}
     for path, _, _ in stamps:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ClusterSourceError(f"{path}: cannot read: {exc}") from None
-        doc = _load_kubeconfig_yaml(text, path)
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ClusterSourceError(f"{path}: cannot read: {exc.strerror}") from None
+        doc = _load_kubeconfig_yaml(data, path)
         for key_name, value in doc.items():
             if key_name not in seen:
                 merged.setdefault(key_name, value)
@@ -125,35 +125,77 @@ def load_kubeconfig(kubeconfig: str) -> Any:
     return node
 
 
-def _load_kubeconfig_yaml(text: str, path: str) -> Mapping[str, Any]:
+_SECTIONS = ("clusters", "contexts", "users")
+
+
+def _load_kubeconfig_yaml(data: bytes, path: str) -> Mapping[str, Any]:
+    """A kubeconfig's top level, checked enough that nothing later trips over its shape.
+
+    Every problem is one line naming the file: a kubeconfig is often a mounted Secret, where an
+    empty or wrong key is a common mistake and a traceback would hide which file it was.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ClusterSourceError(f"{path}: not a kubeconfig (not UTF-8 text)") from None
+    if not text.strip():
+        raise ClusterSourceError(f"{path}: empty file, not a kubeconfig")
     try:
         doc = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
-        raise ClusterSourceError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("contexts", []), list):
-        raise ClusterSourceError(f"{path}: not a kubeconfig (expected a mapping with contexts)")
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ClusterSourceError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(doc, Mapping):
+        raise ClusterSourceError(
+            f"{path}: not a kubeconfig (expected a mapping with clusters, contexts and users, "
+            f"found {yaml_type_name(doc)})"
+        )
+    for section in _SECTIONS:
+        value = doc.get(section)
+        if value is not None and not isinstance(value, list):
+            raise ClusterSourceError(
+                f"{path}: {section} must be a list, found {yaml_type_name(value)}"
+            )
     return doc
 
 
-def select_contexts(available: Sequence[str], names: Sequence[str], regex: str) -> list[str]:
+def select_contexts(
+    available: Sequence[str], names: Sequence[str], regex: str, kubeconfig: str = ""
+) -> list[str]:
     """The contexts chosen by name and/or regex (full match), in kubeconfig order.
 
-    Neither given: every context. A name that does not exist is an error rather than a cluster
-    silently missing from the fleet; a regex matching nothing is allowed (a fleet may be empty).
+    Neither given: every context. A name that does not exist, or a regex that matches no
+    context, is an error rather than an exporter that starts, serves nothing and looks healthy.
     """
+    where = f"the kubeconfig {kubeconfig}" if kubeconfig else "the kubeconfig"
     missing = [n for n in names if n not in available]
     if missing:
         raise ClusterSourceError(
-            f"context {missing[0]!r} is not in the kubeconfig (has: {', '.join(available)})"
+            f"context {missing[0]!r} is not in {where} (has: {_some_names(available)})"
         )
     if not names and not regex:
         return list(available)
     pattern = re.compile(regex) if regex else None
-    return [
+    chosen = [
         c
         for c in available
         if c in names or (pattern is not None and pattern.fullmatch(c) is not None)
     ]
+    if pattern is not None and not any(pattern.fullmatch(c) for c in available):
+        raise ClusterSourceError(
+            f"context regex {regex!r} matches no context of {where} (it must match a whole "
+            f"name; has: {_some_names(available)})"
+        )
+    return chosen
+
+
+def _some_names(names: Sequence[str], limit: int = 10) -> str:
+    if not names:
+        return "no contexts"
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
 def static_clusters(settings: ExporterSettings) -> list[ClusterSpec]:
@@ -172,14 +214,14 @@ def static_clusters(settings: ExporterSettings) -> list[ClusterSpec]:
             # Running in a pod with no kubeconfig: the service account is the natural choice.
             return [ClusterSpec(settings.in_cluster_name, "in-cluster")]
         available, current = read_contexts(path)
-        chosen = select_contexts(available, settings.contexts, settings.context_regex)
+        chosen = select_contexts(available, settings.contexts, settings.context_regex, path)
         if nothing_chosen and current and not settings.contexts:
             chosen = [current]  # like kubectl: no flags means the current context
         specs.extend(ClusterSpec(c, "kubeconfig", path, c) for c in chosen)
     for entry in settings.clusters:
         path = entry.kubeconfig or settings.kubeconfig or default_kubeconfig()
         available, _ = read_contexts(path)
-        select_contexts(available, [entry.context], "")  # raises for an unknown context
+        select_contexts(available, [entry.context], "", path)  # raises for an unknown context
         specs.append(ClusterSpec(entry.name or entry.context, "kubeconfig", path, entry.context))
     _check_unique(specs)
     return specs
@@ -249,9 +291,9 @@ _DIR_FILES: dict[tuple[str, int, int, int], tuple[str | None, str]] = {}
 def _read_dir_file(path: str) -> tuple[str | None, str]:
     try:
         data = Path(path).read_bytes()
-        doc = _load_kubeconfig_yaml(data.decode("utf-8"), path)
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"{path}: cannot read: {exc}"
+        doc = _load_kubeconfig_yaml(data, path)
+    except OSError as exc:
+        return None, f"{path}: cannot read: {exc.strerror}"
     except ClusterSourceError as exc:
         return None, str(exc)
     contexts = [

@@ -15,7 +15,8 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -316,11 +317,19 @@ def describe_state(state: ClusterState) -> str:
         parts = ["reachable" if state.reachable else "unreachable"]
     if state.reachable:
         parts.append("synced" if state.synced else "syncing")
-        versions = sorted(set(state.served.values()))
-        parts.append(f"{len(state.served)} kinds served ({', '.join(versions) or 'no Flux'})")
+        parts.append(f"{len(state.served)} kinds served ({_kinds_by_version(state.served)})")
     if state.error:
         parts.append(f"error: {state.error}")
     return ", ".join(parts)
+
+
+def _kinds_by_version(served: Mapping[str, str]) -> str:
+    """``source.toolkit.fluxcd.io/v1: 6, helm.toolkit.fluxcd.io/v2: 1``: counts adding up to the
+    number of kinds, so an old-Flux cluster's mix of versions reads at a glance."""
+    if not served:
+        return "no Flux"
+    per_version = Counter(served.values())
+    return ", ".join(f"{version}: {n}" for version, n in sorted(per_version.items()))
 
 
 class Fleet:
@@ -353,19 +362,20 @@ class Fleet:
         specs = list(self._static)
         if self.settings.kubeconfig_dir:
             found, problems = scan_kubeconfig_dir(self.settings.kubeconfig_dir)
-            for problem in sorted(set(problems) - self._dir_problems):
-                log.warning("kubeconfig directory: %s", problem)
-            self._dir_problems = set(problems)
             static_names = {s.name for s in specs}
             for spec in found:
                 if spec.name in static_names:
-                    log.warning(
-                        "kubeconfig directory: %s: cluster %r is already configured",
-                        spec.kubeconfig,
-                        spec.name,
+                    problems.append(
+                        f"{spec.kubeconfig}: cluster {spec.name!r} is already configured"
                     )
                 else:
                     specs.append(spec)
+            # Each problem is logged once (the directory is rescanned every few seconds), and
+            # counted for as long as it lasts.
+            for problem in sorted(set(problems) - self._dir_problems):
+                log.warning("kubeconfig directory: %s; skipped, the other files are used", problem)
+            self._dir_problems = set(problems)
+            self.health.kubeconfig_files_unusable.set(len(self._dir_problems))
         return {s.name: s for s in specs if self.plan.owns_cluster(s.name)}
 
     def _reconcile(self) -> None:

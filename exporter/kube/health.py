@@ -14,7 +14,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from catalogue import exporter as c
 
@@ -43,6 +43,8 @@ class WatchHealth:
         self.api_errors = _counter(c.API_ERRORS, registry)
         self.decode_errors = _counter(c.DECODE_ERRORS, registry)
         self.events = _counter(c.WATCH_EVENTS, registry)
+        spec = c.KUBECONFIG_FILES_UNUSABLE
+        self.kubeconfig_files_unusable = Gauge(spec.name, spec.help, registry=registry)
         self._bound: dict[str, ClusterCounters] = {}
 
     def cluster(self, cluster: str) -> ClusterCounters:

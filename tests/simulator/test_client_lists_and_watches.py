@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from simulator.scenario import preset
 from simulator.server import SimulatorServer
-from tests.simulator.conftest import KS, kube
+from tests.simulator.conftest import KS, eventually, kube
 
 
 async def test_list_paginates_with_continue_and_one_resource_version(sim: SimulatorServer) -> None:
@@ -127,9 +128,11 @@ async def test_watch_streams_live_changes_and_bookmarks(sim: SimulatorServer) ->
         since = str(c1.resource_version)
         types: list[str] = []
         bookmark_versions: list[int] = []
+        watching = c1.watcher_count()
 
         async def drive() -> None:
-            await asyncio.sleep(0.1)
+            # Changes are made once the server has registered the watch, not after a sleep.
+            await eventually(lambda: c1.watcher_count() > watching)
             await sim.advance(900)
 
         driver = asyncio.create_task(drive())
@@ -139,34 +142,52 @@ async def test_watch_streams_live_changes_and_bookmarks(sim: SimulatorServer) ->
                 *KS,
                 resource_version=since,
                 allow_watch_bookmarks=True,
-                timeout_seconds=2,
+                timeout_seconds=60,  # a safety net only: the loop ends on what it receives
             ):
                 types.append(event["type"])
                 if event["type"] == "BOOKMARK":
-                    bookmark_versions.append(
-                        int(event["raw_object"]["metadata"]["resourceVersion"])
-                    )
+                    version = int(event["raw_object"]["metadata"]["resourceVersion"])
+                    bookmark_versions.append(version)
+                    if driver.done() and version == c1.resource_version:
+                        break  # a bookmark after every change: the stream is caught up
         await driver
     assert "MODIFIED" in types
-    assert bookmark_versions, "no BOOKMARK within 2 s at a 0.2 s interval"
     assert bookmark_versions[-1] == c1.resource_version
 
 
 async def test_server_ends_watch_at_timeout_seconds(sim: SimulatorServer) -> None:
-    loop = asyncio.get_running_loop()
+    """The watch asking for timeoutSeconds ends cleanly by itself; one opened before it without
+    a timeout is still open afterwards and still streams, so the timeout ended it."""
+    c1 = sim.cluster("c1")
     async with kube(sim, "c1") as api:
         co = client.CustomObjectsApi(api)
-        started = loop.time()
+        since = str(c1.resource_version)
+        untimed_events: list[str] = []
+        before = c1.watcher_count()
+
+        async def untimed() -> None:
+            async with watch.Watch() as w:
+                async for event in w.stream(
+                    co.list_cluster_custom_object, *KS, resource_version=since
+                ):
+                    untimed_events.append(event["type"])
+
+        open_watch = asyncio.create_task(untimed())
+        await eventually(lambda: c1.watcher_count() == before + 1)
+        timed_events: list[str] = []
         async with watch.Watch() as w:
-            async for _ in w.stream(
-                co.list_cluster_custom_object,
-                *KS,
-                resource_version=str(sim.cluster("c1").resource_version),
-                timeout_seconds=1,
+            async for event in w.stream(
+                co.list_cluster_custom_object, *KS, resource_version=since, timeout_seconds=1
             ):
-                pass
-        elapsed = loop.time() - started
-    assert 0.9 <= elapsed < 5
+                timed_events.append(event["type"])  # nothing changes: none expected
+        assert timed_events == []
+        await eventually(lambda: c1.watcher_count() == before + 1)  # the timed one is gone
+        assert not open_watch.done()
+        await sim.advance(900)
+        await eventually(lambda: "MODIFIED" in untimed_events)
+        open_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await open_watch
 
 
 async def test_watch_from_compacted_version_gets_410(sim: SimulatorServer) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from catalogue import exporter as catalogue
@@ -15,8 +17,9 @@ OUTAGES = [("refuse", "connection"), ("unavailable", "503")]
 
 @pytest.mark.parametrize(("mode", "code"), OUTAGES, ids=[o[0] for o in OUTAGES])
 async def test_outage_flips_reachability_and_back(
-    sim: SimulatorServer, mode: str, code: str
+    sim: SimulatorServer, mode: str, code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="exporter")  # as with --log-level warning
     seen = Transitions()
     async with Exporter(settings_for(sim, contexts=("c1", "c2")), transition_sink=seen) as exporter:
         await eventually(exporter.ready)
@@ -47,6 +50,10 @@ async def test_outage_flips_reachability_and_back(
         await eventually(lambda: len(seen.cluster_level()) >= 2)
     # One outage, one recovery; nothing for the start (first contact is not a recovery).
     assert seen.cluster_level() == [("c1", "cluster_unreachable"), ("c1", "cluster_reachable")]
+    # Both are visible at warning level: the failure and the line that ends it.
+    c1_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cluster c1:")]
+    assert any(line.startswith("cluster c1: unreachable") for line in c1_lines), c1_lines
+    assert c1_lines[-1].startswith("cluster c1: reachable, synced"), c1_lines
 
 
 class Transitions:

@@ -21,7 +21,6 @@ SELECT = [
     ("nothing-chosen-means-all", [], "", AVAILABLE),
     ("by-name", ["dev", "prod-us"], "", ["prod-us", "dev"]),
     ("by-regex-full-match", [], "prod-.*", ["prod-eu", "prod-us"]),
-    ("regex-is-not-a-search", [], "eu", []),
     ("name-and-regex-union", ["dev"], ".*-eu", ["prod-eu", "staging-eu", "dev"]),
 ]
 
@@ -36,6 +35,22 @@ def test_select_contexts(names: list[str], regex: str, expected: list[str]) -> N
 def test_unknown_context_name_is_an_error_not_a_missing_cluster() -> None:
     with pytest.raises(ClusterSourceError, match="'qa' is not in the kubeconfig"):
         select_contexts(AVAILABLE, ["qa"], "")
+
+
+@pytest.mark.parametrize(
+    ("names", "regex"),
+    [([], "eu"), ([], "qa-.*"), (["dev"], "qa-.*")],
+    ids=["regex-is-not-a-search", "matches-nothing", "even-beside-a-name"],
+)
+def test_a_regex_matching_no_context_is_an_error(names: list[str], regex: str) -> None:
+    with pytest.raises(ClusterSourceError) as caught:
+        select_contexts(AVAILABLE, names, regex, "/etc/fleet.yaml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert (
+        f"context regex {regex!r} matches no context of the kubeconfig /etc/fleet.yaml" in message
+    )
+    assert "prod-eu, prod-us, staging-eu, dev" in message
 
 
 def _kubeconfig(path: Path, contexts: list[str], current: str = "") -> str:
