@@ -1,0 +1,82 @@
+"""A pod's files, laid out in a temporary directory from a render.
+
+The rendered ConfigMap's fluxwatch.yaml is written where the pod mounts it, with its paths moved
+under the directory, and every Secret file the config names gets a stand-in of the right shape,
+after checking that it is on a mounted Secret volume. What is written is what the real config
+loaders then read.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.deploy.renders import Manifest, find
+
+POD_ROOTS = ("/etc/fluxwatch", "/var/lib/fluxwatch")
+
+
+def config_files(section: Any, path: str = "") -> list[tuple[str, str]]:
+    """(key path, value) of every *_file key: the secrets and files the config reads."""
+    found: list[tuple[str, str]] = []
+    if isinstance(section, dict):
+        for key, value in section.items():
+            if str(key).endswith("_file") and isinstance(value, str):
+                found.append((f"{path}.{key}", value))
+            else:
+                found += config_files(value, f"{path}.{key}")
+    elif isinstance(section, list):
+        for i, item in enumerate(section):
+            found += config_files(item, f"{path}[{i}]")
+    return found
+
+
+def stand_in(key_path: str) -> str:
+    if key_path.endswith(".secret_file"):  # Standard Webhooks secret
+        return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(24)
+
+
+def mounts_of(objects: tuple[Manifest, ...], container: str) -> dict[str, dict[str, Any]]:
+    """mountPath -> volume of the named container."""
+    for obj in objects:
+        if obj["kind"] not in {"Deployment", "StatefulSet"}:
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for c in pod["containers"]:
+            if c["name"] == container:
+                return {m["mountPath"]: volumes[m["name"]] for m in c["volumeMounts"]}
+    raise AssertionError(f"no container {container}")
+
+
+def in_pod(root: Path, path: str) -> Path:
+    assert path.startswith(POD_ROOTS), path
+    return root / path.lstrip("/")
+
+
+def lay_out_pod(objects: tuple[Manifest, ...], root: Path) -> dict[str, Any]:
+    """Writes the rendered fluxwatch.yaml (paths moved under root) and stand-in secret files."""
+    document = yaml.safe_load(
+        find(objects, "ConfigMap", "fluxwatch-config")["data"]["fluxwatch.yaml"]
+    )
+    bridge = document.get("bridge") or {}
+    mounts = mounts_of(objects, "bridge") if any(o["kind"] == "Deployment" for o in objects) else {}
+    for key_path, value in config_files(bridge, "bridge"):
+        mount = next((m for m in mounts if value.startswith(m + "/")), None)
+        assert mount is not None, f"{key_path}: {value} is on no mounted volume"
+        assert "secret" in mounts[mount], f"{key_path}: {value} is not from a Secret"
+        target = in_pod(root, value)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(stand_in(key_path))
+    text = yaml.safe_dump(document)
+    for prefix in POD_ROOTS:
+        text = text.replace(prefix, str(root) + prefix)
+    config = in_pod(root, "/etc/fluxwatch/config/fluxwatch.yaml")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+    return document
