@@ -27,6 +27,7 @@ SUPPRESS_REASONS: tuple[str, ...] = (
     "no_change",
     "muted",
     "unrouted",
+    "cancelled_by_recovery",
 )
 """Values of ``reason`` on ``fluxwatch_bridge_events_suppressed_total``."""
 

@@ -28,6 +28,7 @@ from notifiers.configkit import (
     str_,
     str_list,
 )
+from notifiers.noise import NoisePolicy
 from notifiers.owners import OwnersConfig, Team
 from notifiers.providers import PROVIDERS, ProviderOptions
 from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig, parse_exporters, parse_rollouts
@@ -420,6 +421,9 @@ _ROUTE_KEYS = (
     "owner",
     "routes",
     "name",
+    "failing_for",
+    "min_events",
+    "min_events_window",
 )
 
 
@@ -473,6 +477,7 @@ def _parse_route(
         if "mute_time_intervals" in raw
         else (parent.mute_time_intervals if parent else ()),
         owner=bool_(raw.get("owner"), f"{path}.owner", parent.owner if parent else False),
+        noise=_parse_noise(raw, path, parent.noise if parent else NoisePolicy()),
     )
     if parent is None and matchers:
         raise ConfigError(
@@ -486,6 +491,21 @@ def _parse_route(
         for i, child in enumerate(children_raw or [])
     )
     return node.with_children(children)
+
+
+def _parse_noise(raw: Mapping[str, Any], path: str, inherited: NoisePolicy) -> NoisePolicy:
+    """``failing_for`` / ``min_events`` / ``min_events_window``, inherited like the timers."""
+    return NoisePolicy(
+        failing_for=parse_duration(
+            raw.get("failing_for"), f"{path}.failing_for", inherited.failing_for
+        ),
+        min_events=int_(raw.get("min_events"), f"{path}.min_events", inherited.min_events),
+        min_events_window=parse_duration(
+            raw.get("min_events_window"),
+            f"{path}.min_events_window",
+            inherited.min_events_window,
+        ),
+    )
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -40,7 +40,14 @@ from typing import Any
 import orjson
 
 from notifiers.dedup import DedupState, decide, dedup_key
-from notifiers.model import Event, Notification, ThreadAnchor, idempotency_key
+from notifiers.model import BAD_STATUSES, Event, Notification, ThreadAnchor, idempotency_key
+from notifiers.noise import (
+    held_group_key,
+    parse_held_group_key,
+    ready_early,
+    recovery_cancels,
+    release_held,
+)
 from notifiers.routing import Target
 
 log = logging.getLogger("fluxwatch.bridge.outbox")
@@ -311,6 +318,11 @@ class Outbox:
         self._next_seq = 1
         self._dirty_dedup: set[str] = set()
         self._next_snapshot = 0.0
+        # noise control (notifiers/noise.py): held failures by (destination, route, object)
+        # -> (held group key, due), and the bad-event times of objects with a hold
+        self._held: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._held_objects: dict[str, set[tuple[str, str, str]]] = {}
+        self._bad_times: dict[str, list[float]] = {}
         self.failed: BaseException | None = None
         self._gathered: list[tuple[Sequence[IngestItem], asyncio.Future[Any]]] = []
         self._gather_scheduled = False
@@ -470,10 +482,37 @@ class Outbox:
                 heapq.heappush(self._due, (group.due_at, row[2], row[3]))
             group.delivery_ids.append(row[0])
             group.event_seqs.append(row[1])
+        self._load_held(conn)
         pending: int = conn.execute(
             "SELECT count(*) FROM notifications WHERE status = 'pending'"
         ).fetchone()[0]
         return pending
+
+    def _load_held(self, conn: sqlite3.Connection) -> None:
+        """Held failures are pending deliveries in held groups; their objects' bad events are
+        read back from the stored events, so a restart neither loses nor shortens a hold."""
+        self._held, self._held_objects, self._bad_times = {}, {}, {}
+        for (dest, gk), group in self._groups.items():
+            parsed = parse_held_group_key(gk)
+            if parsed is None:
+                continue
+            route = conn.execute(
+                "SELECT route FROM deliveries WHERE id = ?", (group.delivery_ids[0],)
+            ).fetchone()[0]
+            key = parsed[1]
+            self._held[(dest, route, key)] = (gk, group.due_at)
+            self._held_objects.setdefault(key, set()).add((dest, route, key))
+            since = group.created_at
+            times = [
+                at
+                for at, body in conn.execute(
+                    "SELECT received_at, body FROM events WHERE object_key = ? "
+                    "AND received_at >= ? ORDER BY seq",
+                    (key.split("#", 1)[0], since),
+                )
+                if json.loads(body).get("status") in BAD_STATUSES
+            ]
+            self._bad_times[key] = sorted(set(self._bad_times.get(key, [])) | set(times))
 
     @staticmethod
     def load_pending(
@@ -682,35 +721,58 @@ class Outbox:
             seq = self._next_seq
             self._next_seq += 1
             target_rows: list[tuple[Any, ...]] = []
+            bad = event.status in BAD_STATUSES
+            cancelled = 0
             for target in targets:
+                group_key, held_due = target.group_key, None
+                if target.noise.active:
+                    hkey = (target.destination, target.route, key)
+                    held = self._held.get(hkey)
+                    if not bad:
+                        if recovery_cancels(held[1] if held else None, now):
+                            cancelled += 1  # the held failure is dropped at its due time
+                            continue
+                    else:
+                        if held is None:
+                            held = (
+                                held_group_key(target.group_key, target.noise, key),
+                                now + target.noise.hold_seconds(),
+                            )
+                            self._held[hkey] = held
+                            self._held_objects.setdefault(key, set()).add(hkey)
+                        group_key, held_due = held
                 did = self._next_delivery
                 self._next_delivery += 1
-                gkey = (target.destination, target.group_key)
+                gkey = (target.destination, group_key)
                 group = self._groups.get(gkey)
                 if group is None:
                     last = self._last_flush.get(gkey)
-                    if last is not None and now - last < target.group_interval:
+                    if held_due is not None:
+                        due = held_due
+                    elif last is not None and now - last < target.group_interval:
                         due = last + target.group_interval
                     else:
                         due = now + target.group_wait
-                    group = _Group(
-                        target.destination, target.group_key, due, target.group_interval, now
-                    )
+                    group = _Group(target.destination, group_key, due, target.group_interval, now)
                     self._groups[gkey] = group
-                    heapq.heappush(self._due, (due, target.destination, target.group_key))
+                    heapq.heappush(self._due, (due, target.destination, group_key))
                 group.delivery_ids.append(did)
                 group.event_seqs.append(seq)
                 target_rows.append(
                     (
                         did,
                         target.destination,
-                        target.group_key,
+                        group_key,
                         target.route,
                         now,
                         group.due_at,
                         target.group_interval,
                     )
                 )
+            if cancelled and not target_rows:
+                reason = "cancelled_by_recovery"
+            if bad and key in self._held_objects:
+                self._note_bad(key, now)
             raw = (
                 event.raw_body.decode("utf-8", "replace")
                 if event.raw_body
@@ -737,7 +799,7 @@ class Outbox:
                     else "[]",
                 )
             )
-            results.append(IngestResult(event.id, reason, len(targets)))
+            results.append(IngestResult(event.id, reason, len(target_rows)))
         return results, rows
 
     def forget_settled(self, before: float) -> int:
@@ -781,8 +843,52 @@ class Outbox:
             if group is None or group.due_at != due:
                 continue
             del self._groups[(dest, gk)]
+            if parse_held_group_key(gk) is not None and not self._release(conn, group):
+                continue
             created.append(self._flush_group(conn, group, now))
         return created
+
+    def _note_bad(self, key: str, now: float) -> None:
+        """A bad event of an object with a held failure: count it; release early if due."""
+        self._bad_times.setdefault(key, []).append(now)
+        for dest, route, _obj in self._held_objects.get(key, ()):
+            held = self._held.get((dest, route, key))
+            group = self._groups.get((dest, held[0])) if held else None
+            if group is None or group.due_at <= now:
+                continue
+            parsed = parse_held_group_key(group.group_key)
+            assert parsed is not None
+            if ready_early(parsed[0], self._bad_times[key], group.created_at, now):
+                group.due_at = now
+                heapq.heappush(self._due, (now, dest, group.group_key))
+
+    def _release(self, conn: sqlite3.Connection, group: _Group) -> bool:
+        """End of a hold: True to notify; False drops the held deliveries (``cancelled``)."""
+        parsed = parse_held_group_key(group.group_key)
+        assert parsed is not None
+        policy, key = parsed
+        state = self._dedup.get(key)
+        send, why = release_held(
+            policy,
+            still_bad=state is not None and state.status in BAD_STATUSES,
+            bad_times=self._bad_times.get(key, []),
+            held_at=group.created_at,
+        )
+        for hkey in list(self._held_objects.get(key, ())):
+            if self._held.get(hkey, ("",))[0] == group.group_key:
+                del self._held[hkey]
+                self._held_objects[key].discard(hkey)
+        if not self._held_objects.get(key):
+            self._held_objects.pop(key, None)
+            self._bad_times.pop(key, None)
+        if send:
+            return True
+        conn.executemany(
+            "UPDATE deliveries SET status = 'cancelled' WHERE id = ?",
+            [(did,) for did in group.delivery_ids],
+        )
+        log.info("%s: held failure of %s dropped (%s)", group.destination, key, why)
+        return False
 
     def _flush_group(self, conn: sqlite3.Connection, group: _Group, now: float) -> Notification:
         seqs = group.event_seqs

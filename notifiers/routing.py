@@ -16,6 +16,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from notifiers.model import Event
+from notifiers.noise import NoisePolicy
 from notifiers.owners import Owner, OwnersConfig, resolve_owner
 
 Op = Literal["=", "!=", "=~", "!~"]
@@ -115,6 +116,7 @@ class RouteNode:
     mute_time_intervals: tuple[str, ...] = ()
     owner: bool = False
     routes: tuple[RouteNode, ...] = field(default_factory=tuple)
+    noise: NoisePolicy = field(default_factory=NoisePolicy)
 
     def with_children(self, children: tuple[RouteNode, ...]) -> RouteNode:
         return replace(self, routes=children)
@@ -177,6 +179,7 @@ class Target:
     group_wait: float
     group_interval: float
     why: str
+    noise: NoisePolicy = field(default_factory=NoisePolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +281,7 @@ def route_event(
                     group_wait=node.group_wait,
                     group_interval=node.group_interval,
                     why=f"{node.name} ({why})",
+                    noise=node.noise,
                 )
             )
         if not dests and trail is not None:

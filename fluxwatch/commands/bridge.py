@@ -245,6 +245,7 @@ def _routes_test(args: argparse.Namespace) -> int:
                         "group_key": t.group_key,
                         "group_wait": t.group_wait,
                         "why": t.why,
+                        "noise": t.noise.explain(),
                     }
                     for t in decision.targets
                 ],
@@ -265,6 +266,8 @@ def _routes_test(args: argparse.Namespace) -> int:
                 f"  -> {t['destination']}  via {t['why']}  group {t['group_key']!r} "
                 f"(wait {t['group_wait']:g}s)"
             )
+            if t["noise"]:
+                print(f"     noise control: {t['noise']}")
         for name in report["muted"]:
             print(f"  -- {name} (muted now)")
     return 0
