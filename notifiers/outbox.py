@@ -621,10 +621,12 @@ class Outbox:
             it = iter(flat)
             ingested = [(fut, [next(it) for _ in items]) for items, fut in requests]
             only_ingest = all(op.kind == "ingest" for op in batch)
+            snapshot_due = bool(self._dirty_dedup) and now >= self._next_snapshot
             if (
                 only_ingest
                 and len(rows) <= _INGEST_CHUNK
                 and not (self._due and self._due[0][0] <= now)
+                and not snapshot_due  # else steady intake would postpone it forever
             ):
                 # The common case under load: one statement, which SQLite runs as its own
                 # transaction; the GIL is released once for the whole batch. More rows than
