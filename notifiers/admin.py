@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,23 @@ def show_notification(conn: sqlite3.Connection, nid: int) -> dict[str, Any] | No
     for key in ("delivery_ids", "object_keys", "events"):
         doc[key] = json.loads(doc[key])
     return doc
+
+
+def readable_time(value: Any) -> Any:
+    """Unix seconds as ISO 8601 UTC (``2026-12-04T09:30:00Z``); anything else unchanged."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+def with_readable_times(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``doc`` with every ``*_at`` time, its own and its events', readable by people."""
+    out = {k: readable_time(v) if k.endswith("_at") else v for k, v in doc.items()}
+    if isinstance(out.get("events"), list):
+        out["events"] = [
+            with_readable_times(e) if isinstance(e, Mapping) else e for e in out["events"]
+        ]
+    return out
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:

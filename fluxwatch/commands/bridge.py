@@ -7,7 +7,7 @@ import asyncio
 import json
 import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,18 +151,64 @@ async def _serve(
     return 0
 
 
-def _read_event_file(path: Path) -> Any:
+EVENT_SHAPES = (
+    "accepted shapes: a Flux event (an object with involvedObject), an Alertmanager webhook "
+    "(an object with alerts) or an exporter transition (an object with type and cluster), "
+    "as JSON or YAML"
+)
+
+
+class EventFileError(ValueError):
+    """The --event file cannot be read as one of the accepted shapes; one line for the user."""
+
+
+def read_event_file(path: Path) -> Any:
+    """The parsed document; ``EventFileError`` names the problem, its place and the shapes."""
     import yaml
 
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise EventFileError(f"{path}: cannot read: {reason}") from None
     try:
         return json.loads(text)
-    except ValueError:
+    except json.JSONDecodeError as json_error:
+        if text.lstrip().startswith(("{", "[")):  # meant as JSON: its error is the useful one
+            raise EventFileError(
+                f"{path}:{json_error.lineno}:{json_error.colno}: not valid JSON "
+                f"({json_error.msg}; truncated?); {EVENT_SHAPES}"
+            ) from None
+    try:
         return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise EventFileError(
+            f"{where}: not valid JSON or YAML ({problem}); {EVENT_SHAPES}"
+        ) from None
+
+
+def event_shape(doc: Any) -> str:
+    """Which accepted shape ``doc`` has: flux, alertmanager or transition."""
+    if isinstance(doc, dict) and "involvedObject" in doc:
+        return "flux"
+    if isinstance(doc, dict) and "alerts" in doc:
+        return "alertmanager"
+    if isinstance(doc, dict) and "type" in doc and "cluster" in doc:
+        return "transition"
+    kinds = {list: "a list", str: "a string", bool: "true or false", int: "a number"}
+    found = "an empty file" if doc is None else kinds.get(type(doc), "a number")
+    if isinstance(doc, dict):
+        keys = ", ".join(sorted(map(str, doc))[:6]) or "no keys"
+        found = f"an object with {keys}"
+    raise EventFileError(f"found {found}; {EVENT_SHAPES}")
 
 
 def parse_any(doc: Any, *, cluster: str, default_cluster: str, now: float) -> list[Event]:
-    if isinstance(doc, dict) and "involvedObject" in doc:
+    shape = event_shape(doc)
+    if shape == "flux":
         return [
             parse_flux_event(
                 doc,
@@ -172,9 +218,22 @@ def parse_any(doc: Any, *, cluster: str, default_cluster: str, now: float) -> li
                 event_id="routes-test",
             )
         ]
-    if isinstance(doc, dict) and "alerts" in doc:
+    if shape == "alertmanager":
         return parse_alertmanager(doc, default_cluster=default_cluster, now=now)
     return [parse_transition(doc, now=now, event_id="routes-test")]
+
+
+def parse_at(text: str) -> float:
+    """``--at``: an ISO 8601 time; without a zone it is UTC, ``Z`` is accepted."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise EventFileError(
+            f"--at {text!r} is not an ISO 8601 time (for example 2026-12-04T09:30:00Z)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -188,16 +247,19 @@ def _preview(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    now = datetime.now().timestamp()
+    now = datetime.now(tz=UTC).timestamp()
     try:
         events = parse_any(
-            _read_event_file(args.event),
+            read_event_file(args.event),
             cluster=args.cluster,
             default_cluster=config.flux.default_cluster,
             now=now,
         )
-    except (OSError, ValueError) as exc:
-        print(f"fluxwatch bridge preview: cannot read {args.event}: {exc}", file=sys.stderr)
+    except EventFileError as exc:
+        message = str(exc)
+        if not message.startswith(str(args.event)):
+            message = f"{args.event}: {message}"
+        print(f"fluxwatch bridge preview: {message}", file=sys.stderr)
         return 2
     except IntakeError as exc:
         print(f"fluxwatch bridge preview: {exc.reason}: {exc.message}", file=sys.stderr)
@@ -210,17 +272,23 @@ def _routes_test(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
-    now = datetime.fromisoformat(args.at).timestamp() if args.at else datetime.now().timestamp()
     try:
-        doc = _read_event_file(args.event)
+        now = parse_at(args.at) if args.at else datetime.now(tz=UTC).timestamp()
+        doc = read_event_file(args.event)
         events = parse_any(
             doc, cluster=args.cluster, default_cluster=config.flux.default_cluster, now=now
         )
-    except (OSError, ValueError) as exc:
-        print(f"fluxwatch bridge routes test: cannot read {args.event}: {exc}", file=sys.stderr)
+    except EventFileError as exc:
+        message = str(exc)
+        if not message.startswith((str(args.event), "--at")):
+            message = f"{args.event}: {message}"
+        print(f"fluxwatch bridge routes test: {message}", file=sys.stderr)
         return 2
     except IntakeError as exc:
-        print(f"fluxwatch bridge routes test: {exc.reason}: {exc.message}", file=sys.stderr)
+        print(
+            f"fluxwatch bridge routes test: {args.event}: {exc.reason}: {exc.message}",
+            file=sys.stderr,
+        )
         return 2
     reports: list[dict[str, Any]] = []
     for event in events:

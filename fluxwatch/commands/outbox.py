@@ -19,6 +19,7 @@ from notifiers.admin import (
     purge_notifications,
     replay_notifications,
     show_notification,
+    with_readable_times,
 )
 from notifiers.configkit import ConfigError, parse_duration
 
@@ -58,7 +59,8 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser(
         "show",
         help="one notification with its events, attempts and last error",
-        description="Print one notification as JSON: its events, attempts and last error.",
+        description="Print one notification as JSON: its events, attempts and last error; "
+        "times are ISO 8601 UTC.",
     )
     common(p)
     p.add_argument("id", type=int, help="notification id, as `outbox list` prints it")
@@ -157,7 +159,7 @@ def _show(args: argparse.Namespace) -> int:
     if doc is None:
         print(f"fluxwatch outbox: no notification {args.id}", file=sys.stderr)
         return 1
-    print(json.dumps(doc, indent=2, sort_keys=True))
+    print(json.dumps(with_readable_times(doc), indent=2, sort_keys=True))
     return 0
 
 

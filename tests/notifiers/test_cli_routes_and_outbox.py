@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -117,6 +118,10 @@ async def test_outbox_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert main(["outbox", "show", *s, str(first)]) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["status"] == "dead"
+        for key in ("created_at", "last_attempt_at", "next_attempt_at"):  # readable times
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown[key]), shown[key]
+        assert shown["delivered_at"] is None
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown["events"][0]["received_at"])
         assert shown["events"][0]["name"] in ("a", "b")
         assert shown["idempotency_key"].startswith("fw_")
 
