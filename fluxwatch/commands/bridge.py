@@ -236,6 +236,27 @@ def parse_at(text: str) -> float:
     return when.timestamp()
 
 
+def _events_from_file(
+    args: argparse.Namespace, config: BridgeConfig, now: float, command: str
+) -> list[Event] | None:
+    """The events of ``--event``, or None after one line on stderr naming the problem."""
+    try:
+        return parse_any(
+            read_event_file(args.event),
+            cluster=args.cluster,
+            default_cluster=config.flux.default_cluster,
+            now=now,
+        )
+    except EventFileError as exc:
+        message = str(exc)
+        if not message.startswith(str(args.event)):
+            message = f"{args.event}: {message}"
+        print(f"{command}: {message}", file=sys.stderr)
+    except IntakeError as exc:
+        print(f"{command}: {args.event}: {exc.reason}: {exc.message}", file=sys.stderr)
+    return None
+
+
 def _preview(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
@@ -248,21 +269,8 @@ def _preview(args: argparse.Namespace) -> int:
         )
         return 2
     now = datetime.now(tz=UTC).timestamp()
-    try:
-        events = parse_any(
-            read_event_file(args.event),
-            cluster=args.cluster,
-            default_cluster=config.flux.default_cluster,
-            now=now,
-        )
-    except EventFileError as exc:
-        message = str(exc)
-        if not message.startswith(str(args.event)):
-            message = f"{args.event}: {message}"
-        print(f"fluxwatch bridge preview: {message}", file=sys.stderr)
-        return 2
-    except IntakeError as exc:
-        print(f"fluxwatch bridge preview: {exc.reason}: {exc.message}", file=sys.stderr)
+    events = _events_from_file(args, config, now, "fluxwatch bridge preview")
+    if events is None:
         return 2
     sys.stdout.write(render_preview(config, args.destination, events, now))
     return 0
@@ -274,21 +282,11 @@ def _routes_test(args: argparse.Namespace) -> int:
         return 2
     try:
         now = parse_at(args.at) if args.at else datetime.now(tz=UTC).timestamp()
-        doc = read_event_file(args.event)
-        events = parse_any(
-            doc, cluster=args.cluster, default_cluster=config.flux.default_cluster, now=now
-        )
     except EventFileError as exc:
-        message = str(exc)
-        if not message.startswith((str(args.event), "--at")):
-            message = f"{args.event}: {message}"
-        print(f"fluxwatch bridge routes test: {message}", file=sys.stderr)
+        print(f"fluxwatch bridge routes test: {exc}", file=sys.stderr)
         return 2
-    except IntakeError as exc:
-        print(
-            f"fluxwatch bridge routes test: {args.event}: {exc.reason}: {exc.message}",
-            file=sys.stderr,
-        )
+    events = _events_from_file(args, config, now, "fluxwatch bridge routes test")
+    if events is None:
         return 2
     reports: list[dict[str, Any]] = []
     for event in events:
