@@ -32,7 +32,7 @@ lint: $(STAMP)
 test: $(STAMP) tools lint
 	$(BIN)/python -m pytest
 
-# The Helm chart's generated dashboards; a test fails when they are stale.
+# The Helm chart's generated dashboards and alert rules; a test fails when they are stale.
 chart-assets: $(STAMP)
 	bash scripts/chart-assets.sh
 

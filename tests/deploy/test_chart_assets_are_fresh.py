@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import REPO_ROOT
 from tests.deploy.renders import CHART, render_chart
 
@@ -60,3 +62,38 @@ def test_every_dashboard_becomes_a_sidecar_config_map() -> None:
         assert config_map["metadata"]["annotations"]["grafana_folder"] == "Flux"
         # A ConfigMap holds at most 1 MiB.
         assert sum(len(v.encode()) for v in config_map["data"].values()) < 1024 * 1024
+
+
+def test_rendered_prometheus_rule_passes_promtool(promtool: str, tmp_path: Path) -> None:
+    """The PrometheusRule's groups are a valid rule file, and every generated group is in it."""
+    values = {"monitoring": {"prometheusRule": {"enabled": True}}}
+    (rule,) = [o for o in render_chart(values) if o["kind"] == "PrometheusRule"]
+    rule_file = tmp_path / "rules.yaml"
+    rule_file.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    done = subprocess.run(
+        [promtool, "check", "rules", str(rule_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    generated = yaml.safe_load((CHART / "files" / "alerts" / "fluxwatch.rules.yaml").read_text())
+    assert rule["spec"]["groups"] == generated["groups"]
+
+
+def test_scrape_jobs_carry_the_names_the_rules_select() -> None:
+    """The rules select job="fluxwatch" and job="fluxwatch-bridge"; the ServiceMonitors set them."""
+    rules = (CHART / "files" / "alerts" / "fluxwatch.rules.yaml").read_text()
+    values = {"monitoring": {"serviceMonitor": {"enabled": True}}}
+    monitors = [o for o in render_chart(values) if o["kind"] == "ServiceMonitor"]
+    jobs = {
+        relabel["replacement"]
+        for monitor in monitors
+        for endpoint in monitor["spec"]["endpoints"]
+        for relabel in endpoint["relabelings"]
+        if relabel["targetLabel"] == "job"
+    }
+    assert jobs == {"fluxwatch", "fluxwatch-bridge"}
+    for job in jobs:
+        assert f'job="{job}"' in rules

@@ -119,6 +119,9 @@ seccompProfile:
 {{- with .Values.bridge.alertmanager.bearerToken.existingSecret }}
 {{- $_ := set $derived "alertmanager" (dict "bearer_token_file" (printf "/etc/fluxwatch/secrets/alertmanager/%s" $.Values.bridge.alertmanager.bearerToken.key)) }}
 {{- end }}
+{{- if .Values.transitions.enabled }}
+{{- $_ := set $derived "exporters" (dict "token_file" (printf "/etc/fluxwatch/secrets/bridge-token/%s" .Values.transitions.token.key)) }}
+{{- end }}
 {{- toYaml (mustMergeOverwrite (deepCopy .Values.bridge.config) $derived) }}
 {{- end }}
 
