@@ -120,7 +120,8 @@ def bench_memory_per_object() -> float:
     """Traced Python memory per object, on the 5,000-object ``fleet`` (tracemalloc slows a
     build about fourfold, so the f500 build below is timed without it)."""
     tracemalloc.start()
-    sim = SimulatorServer(preset("fleet", seed=1), state_dir=Path(tempfile.mkdtemp()))
+    with tempfile.TemporaryDirectory(prefix="fluxwatch-bench-") as state_dir:
+        sim = SimulatorServer(preset("fleet", seed=1), state_dir=Path(state_dir))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     per_object = peak / sim.engine.object_count / 1024

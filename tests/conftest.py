@@ -1,12 +1,17 @@
-"""Suite-wide fixtures: real external tools, and the shared/ reference folder."""
+"""Suite-wide fixtures: real external tools, the shared/ reference folder, and leak checks."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.leaks import leaked_tasks, leaked_threads, settle
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # shared/ sits beside the clone; a git worktree under <clone-parent>/wt/<name> finds it one up.
@@ -39,3 +44,31 @@ def crd_dir() -> Path:
     if not CRD_DIR.is_dir():
         pytest.fail(f"the Flux CRDs are expected in {CRD_DIR} (shared/ beside the clone)")
     return CRD_DIR
+
+
+@pytest.fixture(autouse=True)
+def nothing_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test that leaves an asyncio task or a thread running (see tests/leaks.py).
+
+    Autouse, so it is set up before, and torn down after, the test's other fixtures; for an
+    async test it asks for the event loop first, so the loop is still open when it checks.
+    """
+    threads_before = set(threading.enumerate())
+    runners = [n for n in request.fixturenames if n.endswith("_scoped_runner")]
+    runner = request.getfixturevalue(runners[0]) if runners else None
+    loop: asyncio.AbstractEventLoop | None = runner.get_loop() if runner is not None else None
+    tasks_before = set(asyncio.all_tasks(loop)) if loop is not None else set()
+    yield
+    problems: list[str] = []
+    ignore_prefix = ""
+    if loop is not None and not loop.is_closed():
+        settle(loop)
+        problems += [f"task {t}" for t in leaked_tasks(loop, tasks_before)]
+        if runners[0] == "_function_scoped_runner":
+            # The loop ends with this test: its default executor's threads must end too.
+            loop.run_until_complete(loop.shutdown_default_executor())
+        else:
+            ignore_prefix = "asyncio_"  # the executor of a loop shared with later tests
+    problems += [f"thread {t}" for t in leaked_threads(threads_before, ignore_prefix=ignore_prefix)]
+    if problems:
+        pytest.fail("still running after the test ended:\n  " + "\n  ".join(problems))

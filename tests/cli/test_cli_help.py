@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,21 @@ def test_log_flags_are_accepted_before_or_after_the_subcommand(where: str) -> No
 def test_log_flags_default_when_absent() -> None:
     args = build_parser().parse_args(["outbox", "list", "--state-dir", "s"])
     assert (args.log_level, args.log_format) == ("info", "text")
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_every_flag_of_every_command_is_in_the_docs() -> None:
+    """Each flag appears in docs/configuration.md or in its command's own page under docs/."""
+    reference = (DOCS / "configuration.md").read_text()
+    pages = reference + "".join(p.read_text() for p in sorted(DOCS.glob("*.md")))
+    assert "## Commands and flags" in reference
+    missing = []
+    for path, parser in _commands(build_parser(), "fluxwatch"):
+        assert f"`{path}" in reference or path.count(" ") > 1, f"{path} not in the commands table"
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and not re.search(re.escape(flag) + r"\b", pages):
+                    missing.append(f"{path} {flag}")
+    assert missing == []

@@ -57,6 +57,7 @@ class FakeDestination:
         self.applied: dict[str, Received] = {}
         self.duplicates = 0
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()  # cuts a delayed answer short, so stop() leaves nothing
         self.port = 0
 
     @property
@@ -75,7 +76,8 @@ class FakeDestination:
         else:
             step = self.script.pop(0) if self.script else self.default
         if step.delay:
-            await asyncio.sleep(step.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), step.delay)
         if 200 <= step.status < 300:
             key = rec.headers.get("webhook-id") or rec.headers.get("Idempotency-Key", "")
             if key in self.applied:
@@ -85,6 +87,7 @@ class FakeDestination:
         return web.Response(status=step.status, headers=dict(step.headers), text=step.body)
 
     async def start(self) -> FakeDestination:
+        self._stopping.clear()
         app = web.Application()
         app.router.add_post("/hook", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
@@ -95,6 +98,7 @@ class FakeDestination:
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
