@@ -343,9 +343,13 @@ class SlackProvider:
         plan = await self._plan(notification, ctx)
         outcome = await self._execute(plan, timeout_seconds, ctx)
         if isinstance(outcome, _ParentGone):
-            # The parent was deleted (or can no longer be edited): start a new thread.
+            # The parent was deleted (or can no longer be edited): start a new thread, or for
+            # a recovery post it on its own and close the old anchor.
+            gone = plan.anchor
             plan = plan_slack(notification, self.options, None)
             outcome = await self._execute(plan, timeout_seconds, ctx)
+            if isinstance(outcome, Ok) and outcome.anchor is None and gone is not None:
+                outcome = Ok(outcome.detail, anchor=replace(gone, closed=True))
         assert not isinstance(outcome, _ParentGone)
         return outcome
 

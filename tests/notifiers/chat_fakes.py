@@ -111,7 +111,8 @@ class FakeSlack(LoopbackServer):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.webhook_posts: list[dict[str, Any]] = []
         self.script: list[Scripted] = []
-        self.post_times: dict[str, list[float]] = {}
+        self.post_times: dict[str, list[float]] = {}  # the last second, per channel
+        self.post_log: list[tuple[str, float]] = []
         self._ts = itertools.count(1)
 
     # ---- views for assertions ----
@@ -203,6 +204,7 @@ class FakeSlack(LoopbackServer):
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
             )
         self.post_times[cid] = [*recent, now]
+        self.post_log.append((cid, now))
         thread_ts = args.get("thread_ts")
         if thread_ts is not None and (cid, thread_ts) not in self.messages:
             return self._error("thread_not_found")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from notifiers.app import Bridge
 from tests.notifiers.chat_fakes import FakeSlack, FakeTeams, Scripted
@@ -214,6 +215,11 @@ async def test_revoked_token_dead_letters_only_that_destination(
             )
             await eventually(lambda: statuses(tmp_path / "state").get("dead") == 1)
             await eventually(lambda: len(teams.cards) == 1)
+            metrics_text = generate_latest(bridge.metrics.registry).decode()
+            assert 'fluxwatch_bridge_deliveries_total{destination="chat",outcome="dead"} 1.0' in (
+                metrics_text
+            )
+            assert TOKEN not in metrics_text
         finally:
             await bridge.stop()
         with sqlite3.connect(tmp_path / "state" / "outbox.sqlite3") as conn:
@@ -251,3 +257,61 @@ async def test_incoming_webhook_mode_posts_without_threads(
     assert slack.calls == []  # no Web API call at all
     assert slack.webhook_posts[0]["text"].startswith("Failing:")
     assert slack.webhook_posts[1]["text"].startswith("Recovered:")
+
+
+async def test_parent_deleted_before_the_recovery(tmp_path: Path, slack: FakeSlack) -> None:
+    doc = bridge_config(
+        tmp_path / "state",
+        {"chat": slack_destination(tmp_path, slack)},
+        {"destinations": ["chat"], "group_wait": "0s", "group_interval": "0s"},
+    )
+    bridge = await running(doc)
+    t0 = time.time()
+    try:
+        await bridge.accept_transition(transition("failing", "failing", "HealthCheckFailed", t0))
+        await eventually(lambda: len(slack.parents()) == 1)
+        slack.messages.clear()
+        await bridge.accept_transition(
+            transition("recovered", "ready", "ReconciliationSucceeded", t0 + 5)
+        )
+        await eventually(lambda: statuses(tmp_path / "state").get("delivered") == 2)
+        await bridge.accept_transition(
+            transition("failing", "failing", "HealthCheckFailed", t0 + 60)
+        )
+        await eventually(lambda: statuses(tmp_path / "state").get("delivered") == 3)
+    finally:
+        await bridge.stop()
+    # the recovery is posted on its own; the anchor is closed, so the next failure is a new
+    # parent without a doomed chat.update first
+    assert [m for m, _ in slack.calls] == [
+        "chat.postMessage",
+        "chat.update",
+        "chat.postMessage",
+        "chat.postMessage",
+    ]
+    assert len(slack.parents()) == 2
+
+
+async def test_default_pace_is_about_one_message_per_second(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    dest = slack_destination(tmp_path, slack)
+    del dest["rate_limit"]  # Slack's default bucket: 1/s, burst 3
+    doc = bridge_config(
+        tmp_path / "state",
+        {"chat": dest},
+        {"destinations": ["chat"], "group_by": ["..."], "group_wait": "0s"},
+    )
+    bridge = await running(doc)
+    t0 = time.time()
+    try:
+        for i in range(6):
+            await bridge.accept_transition(
+                transition("failing", "failing", "HealthCheckFailed", t0, name=f"app-{i}")
+            )
+        await eventually(lambda: len(slack.parents()) == 6, within=20)
+    finally:
+        await bridge.stop()
+    times = sorted(at for channel, at in slack.post_log if channel == "C0FLUX")
+    assert times[-1] - times[0] >= 2.5  # 3 at once, then one per second
+    assert all(m == "chat.postMessage" for m, _ in slack.calls)  # no 429 was needed
