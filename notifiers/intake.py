@@ -395,6 +395,29 @@ def verify_alertmanager_auth(header: str | None, cfg: AlertmanagerIntakeConfig) 
 
 # ---- aiohttp handlers ----
 
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however many TCP segments or chunks it arrives in, up to ``limit``.
+
+    ``content.read(n)`` returns what is buffered so far, not the whole body: a large Flux
+    event arriving in two segments would be checked (and refused) half-read, and
+    notification-controller does not retry a 4xx. So read until end of body, and stop with
+    413 as soon as the limit is passed, whether or not a Content-Length was sent. Every intake
+    endpoint reads its body here.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise IntakeError("too_large", f"body over {limit} bytes", 413)
+    body = bytearray()
+    while True:
+        piece = await request.content.read(limit + 1 - len(body))
+        if not piece:  # end of body
+            return bytes(body)
+        body += piece
+        if len(body) > limit:
+            raise IntakeError("too_large", f"body over {limit} bytes", 413)
+
+
 Submit = Callable[[Sequence[Event]], Awaitable[None]]
 
 
@@ -427,25 +450,7 @@ class IntakeHandlers:
         )
 
     async def _read(self, request: web.Request) -> bytes:
-        """The whole body, however many TCP segments or chunks it arrives in, up to the limit.
-
-        ``content.read(n)`` returns what is buffered so far, not the whole body: a large Flux
-        event arriving in two segments would be checked (and refused) half-read, and
-        notification-controller does not retry a 4xx. So read until end of body, and stop with
-        413 as soon as the limit is passed, whether or not a Content-Length was sent.
-        """
-        limit = self.max_body_bytes
-        length = request.content_length
-        if length is not None and length > limit:
-            raise IntakeError("too_large", f"body over {limit} bytes", 413)
-        body = bytearray()
-        while True:
-            piece = await request.content.read(limit + 1 - len(body))
-            if not piece:  # end of body
-                return bytes(body)
-            body += piece
-            if len(body) > limit:
-                raise IntakeError("too_large", f"body over {limit} bytes", 413)
+        return await read_body(request, self.max_body_bytes)
 
     async def _store(
         self, source: str, events: Sequence[Event], request: web.Request

@@ -29,7 +29,13 @@ from typing import Any
 
 from aiohttp import web
 
-from notifiers.intake import IntakeError, decode_json, new_event_id, parse_transition
+from notifiers.intake import (
+    IntakeError,
+    decode_json,
+    new_event_id,
+    parse_transition,
+    read_body,
+)
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event
 from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig
@@ -198,13 +204,7 @@ class RolloutService:
                 else "no exporter token configured (bridge.exporters.token_file)"
             )
             raise IntakeError("bad_token", message, 401)
-        length = request.content_length
-        if length is not None and length > self.max_body_bytes * 16:
-            raise IntakeError("too_large", "body too large", 413)
-        body = await request.content.read(self.max_body_bytes * 16 + 1)
-        if len(body) > self.max_body_bytes * 16:
-            raise IntakeError("too_large", "body too large", 413)
-        return decode_json(body)
+        return decode_json(await read_body(request, self.max_body_bytes * 16))
 
     async def transitions(self, request: web.Request) -> web.Response:
         try:

@@ -25,6 +25,7 @@ from tests.notifiers.rawhttp import post_in_pieces
 
 HMAC_KEY = "split-body-key-0123456789"
 TOKEN = "am-token-split-bodies"
+EXPORTER_TOKEN = "exporter-token-split-bodies"
 LIMIT = 128 * 1024
 
 
@@ -42,7 +43,12 @@ async def bridge(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Bridge]:
     auth: Auth = request.param
-    extra: dict[str, Any] = {"max_body_bytes": LIMIT}
+    # Exporters always need their token: the bridge has no unsigned transitions endpoint.
+    (tmp_path / "exporter-token").write_text(EXPORTER_TOKEN + "\n")
+    extra: dict[str, Any] = {
+        "max_body_bytes": LIMIT,
+        "exporters": {"token_file": str(tmp_path / "exporter-token")},
+    }
     if auth.signed:
         (tmp_path / "keys").write_text(HMAC_KEY + "\n")
         monkeypatch.setenv("SPLIT_AM_TOKEN", TOKEN)
@@ -90,6 +96,32 @@ def alertmanager_body(size: int) -> bytes:
     return json.dumps(doc).encode()
 
 
+def transitions_body(size: int) -> bytes:
+    transition: dict[str, Any] = {
+        "type": "failing",
+        "cluster": "prod-1",
+        "timestamp": 1_796_000_000.0,
+        "kind": "Kustomization",
+        "namespace": "apps",
+        "name": "podinfo",
+        "uid": "u1",
+        "status": "failing",
+        "previous_status": "ready",
+        "reason": "HealthCheckFailed",
+        "message": "",
+        "revision": "main@sha1:802723078affd3eb2a3898630261ab3ca5d6dd40",
+        "root_cause": None,
+    }
+    doc = {"shard": 0, "total_shards": 1, "transitions": [transition]}
+    pad = size - len(json.dumps(doc).encode())
+    transition["message"] = "z" * max(0, pad)
+    return json.dumps(doc).encode()
+
+
+def exporter_headers(bridge: Bridge, body: bytes) -> dict[str, str]:
+    return {"Authorization": f"Bearer {EXPORTER_TOKEN}"}
+
+
 def flux_headers(bridge: Bridge, body: bytes) -> dict[str, str]:
     if not signed(bridge):
         return {}
@@ -108,12 +140,22 @@ class Path_:
     source: str
     body: Callable[[int], bytes]
     headers: Callable[[Bridge, bytes], dict[str, str]]
+    limit: int = LIMIT
 
 
 PATHS = [
     Path_("flux", "/flux", "flux", flux_body, flux_headers),
     Path_("flux-cluster", "/flux/prod-eu-1", "flux", flux_body, flux_headers),
     Path_("alertmanager", "/alertmanager", "alertmanager", alertmanager_body, alertmanager_headers),
+    # a batch of transitions may be 16 times an event's limit
+    Path_(
+        "transitions",
+        "/exporter/v1/transitions",
+        "transition",
+        transitions_body,
+        exporter_headers,
+        LIMIT * 16,
+    ),
 ]
 # (body size, pieces, pause between pieces): the sizes the defect was seen with, and a 100 KB
 # body written back to back in 4 KiB writes.
@@ -140,10 +182,13 @@ async def test_body_in_pieces_is_accepted_whole(
     assert resp.status == 202, resp.body
     stored = stored_events(bridge.state_dir)
     assert [e["id"] for e in stored] == resp.json["accepted"]
+    sent = json.loads(body)
     if route.source == "flux":
-        assert stored[0]["raw"] == json.loads(body)  # every byte arrived, in order
+        assert stored[0]["raw"] == sent  # every byte arrived, in order
+    elif route.source == "alertmanager":
+        assert stored[0]["raw"]["alert"] == sent["alerts"][0]
     else:
-        assert stored[0]["raw"]["alert"] == json.loads(body)["alerts"][0]
+        assert stored[0]["raw"] == sent["transitions"][0]
     assert (
         metric(
             bridge,
@@ -160,7 +205,7 @@ async def test_body_over_the_limit_is_refused_with_413(
     bridge: Bridge, route: Path_, chunked: bool
 ) -> None:
     assert bridge.port is not None
-    body = route.body(LIMIT + 10_000)
+    body = route.body(route.limit + 10_000)
     resp = await post_in_pieces(
         bridge.port,
         route.path,
