@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.leaks import leaked_tasks, leaked_threads, settle
 
@@ -72,3 +74,31 @@ def nothing_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
     problems += [f"thread {t}" for t in leaked_threads(threads_before, ignore_prefix=ignore_prefix)]
     if problems:
         pytest.fail("still running after the test ended:\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture
+def occupied_port() -> Iterator[int]:
+    """A port something else already listens on (a listen that must fail)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def unreachable_kubeconfig(tmp_path: Path) -> Path:
+    """A valid kubeconfig whose one cluster (context c1) no one answers for."""
+    path = tmp_path / "unreachable-kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c1", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u1", "user": {"token": "t"}}],
+                "contexts": [{"name": "c1", "context": {"cluster": "c1", "user": "u1"}}],
+                "current-context": "c1",
+            }
+        )
+    )
+    return path

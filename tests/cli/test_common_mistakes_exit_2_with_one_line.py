@@ -14,21 +14,12 @@ import yaml
 
 from fluxwatch.cli import main
 
-KUBECONFIG = {
-    "apiVersion": "v1",
-    "kind": "Config",
-    "clusters": [{"name": "c1", "cluster": {"server": "https://127.0.0.1:1"}}],
-    "users": [{"name": "u1", "user": {"token": "t"}}],
-    "contexts": [{"name": "c1", "context": {"cluster": "c1", "user": "u1"}}],
-    "current-context": "c1",
-}
 IN_USE = "address already in use (is another fluxwatch or another program running there?)"
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(KUBECONFIG))
+def config(tmp_path: Path, unreachable_kubeconfig: Path) -> Path:
+    kubeconfig = unreachable_kubeconfig
     path = tmp_path / "fluxwatch.yaml"
     path.write_text(
         yaml.safe_dump(
