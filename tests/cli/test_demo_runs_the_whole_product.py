@@ -56,6 +56,7 @@ def test_demo_serves_metrics_prints_notifications_and_stops_on_sigint(tmp_path: 
             "127.0.0.1:0",
             "--bridge-listen",
             "127.0.0.1:0",
+            "--no-alerts",  # Prometheus and Alertmanager: test_demo_fires_an_alert_...
             "--state-dir",
             str(tmp_path),
         ],
