@@ -138,8 +138,9 @@ class ClusterRunner:
             # one kind, this RBAC): an operator must fix the kubeconfig or the role, so this is
             # told apart from an outage, which fixes itself.
             self._denied.add(kind)
-            message = f"authentication failed: {error}"
-            if not self.state.auth_failed or self.state.error != message:
+            if not self.state.auth_failed:  # the first refusal is the story; retries add nothing
+                what = "authentication failed" if error.code == 401 else "permission denied"
+                message = f"{what}{f' for {kind}' if kind else ''}: {error}"
                 self._update(auth_failed=True, error=message)
             return
         connection_level = isinstance(error, ConnectionFailed) or (

@@ -129,3 +129,19 @@ def test_cluster_state_after_answers(
     assert runner.state.auth_failed is auth_failed
     assert runner.state.reachable is reachable
     assert describe_state(runner.state).startswith(line)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "kind", "error"),
+    [
+        (401, "Unauthorized", "", "authentication failed: 401 Unauthorized"),
+        (403, "Forbidden", "", "permission denied: 403 Forbidden"),
+        (403, "Forbidden", "HelmRelease", "permission denied for HelmRelease: 403 Forbidden"),
+    ],
+    ids=["401", "403", "403-one-kind"],
+)
+def test_the_error_says_which_refusal(code: int, reason: str, kind: str, error: str) -> None:
+    runner = _runner()
+    runner.request_failed(ApiError(code, reason), kind)
+    runner.request_failed(ApiError(403, "Forbidden"), "Bucket")  # a second refusal: same story
+    assert runner.state.error == error
