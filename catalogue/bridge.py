@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from catalogue.specs import MetricSpec
 
-SOURCES: tuple[str, ...] = ("flux", "alertmanager", "transition")
+SOURCES: tuple[str, ...] = ("flux", "alertmanager", "transition", "rollout_report")
 """Values of the ``source`` label: where an event came in."""
 
 REJECT_REASONS: tuple[str, ...] = (
@@ -108,6 +108,32 @@ CIRCUIT_OPEN = MetricSpec(
     ("destination",),
 )
 
+COMMIT_STATUS_OUTCOMES: tuple[str, ...] = ("posted", "retry", "dead")
+"""Values of ``outcome`` on ``fluxwatch_bridge_commit_statuses_total``."""
+
+COMMIT_STATUS_SKIPS: tuple[str, ...] = (
+    "no_commit",
+    "unknown_repository",
+    "other_host",
+    "status_limit",
+)
+"""Values of ``reason`` on ``fluxwatch_bridge_commit_statuses_skipped_total``."""
+
+COMMIT_STATUSES = MetricSpec(
+    "fluxwatch_bridge_commit_statuses_total",
+    "Commit status posts of fleet rollouts by destination and outcome (posted, retry, dead).",
+    "counter",
+    ("destination", "outcome"),
+)
+COMMIT_STATUSES_SKIPPED = MetricSpec(
+    "fluxwatch_bridge_commit_statuses_skipped_total",
+    "Rollouts a commit-status destination could not show, counted once per rollout: "
+    "no_commit (the revision names no commit), unknown_repository, other_host (the source "
+    "lives on another Git host), status_limit (the host's cap per commit and context).",
+    "counter",
+    ("destination", "reason"),
+)
+
 UPDATED: tuple[MetricSpec, ...] = (
     EVENTS_RECEIVED,
     EVENTS_REJECTED,
@@ -116,6 +142,8 @@ UPDATED: tuple[MetricSpec, ...] = (
     DELIVERIES,
     DELIVERY_ATTEMPT_SECONDS,
     OUTBOX_COMMIT_BATCH,
+    COMMIT_STATUSES,
+    COMMIT_STATUSES_SKIPPED,
 )
 """Updated where things happen (intake, routing, delivery, the outbox writer)."""
 

@@ -43,6 +43,7 @@ from notifiers.outbox import (
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
 from notifiers.rolloutservice import RolloutService
 from notifiers.routing import Decision, route_event
+from notifiers.statuspublisher import targets_from
 from plumbing.http_server import HttpServer
 
 log = logging.getLogger("fluxwatch.bridge")
@@ -127,6 +128,7 @@ class Bridge:
             metrics=self.metrics,
             submit=self.submit,
             max_body_bytes=config.max_body_bytes,
+            status_targets=targets_from(config.destinations, PROVIDERS),
             clock=clock,
         )
         self._app = self._build_app()

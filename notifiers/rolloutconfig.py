@@ -34,6 +34,7 @@ class RolloutsConfig:
     fail: FailPolicy = field(default_factory=FailPolicy)
     retention: float = 7 * 86400.0
     prune_interval: float = 60.0
+    status_interval: float = 10.0  # between progress posts of one commit status context
 
 
 def parse_exporters(value: Any, path: str, base: Path) -> ExportersConfig:
@@ -49,7 +50,9 @@ def parse_exporters(value: Any, path: str, base: Path) -> ExportersConfig:
 
 def parse_rollouts(value: Any, path: str) -> RolloutsConfig:
     raw: Mapping[str, Any] = mapping(value, path)
-    check_keys(raw, path, ("fail_count", "fail_share", "retention", "prune_interval"))
+    check_keys(
+        raw, path, ("fail_count", "fail_share", "retention", "prune_interval", "status_interval")
+    )
     share = float_(raw.get("fail_share"), f"{path}.fail_share", 0.0)
     if share > 1:
         raise ConfigError(f"{path}.fail_share", "a share between 0 and 1, e.g. 0.05 for 5%")
@@ -59,4 +62,5 @@ def parse_rollouts(value: Any, path: str) -> RolloutsConfig:
         ),
         retention=parse_duration(raw.get("retention"), f"{path}.retention", 7 * 86400.0),
         prune_interval=parse_duration(raw.get("prune_interval"), f"{path}.prune_interval", 60.0),
+        status_interval=parse_duration(raw.get("status_interval"), f"{path}.status_interval", 10.0),
     )

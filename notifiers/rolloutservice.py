@@ -42,6 +42,7 @@ from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig
 from notifiers.rollouts import ClusterObject, parse_object
 from notifiers.rolloutstore import ReportResult, RolloutStore, prune_rollouts
 from notifiers.rolloutview import load_view, render_text
+from notifiers.statuspublisher import StatusPublisher, StatusTarget
 
 log = logging.getLogger("fluxwatch.bridge.rollouts")
 
@@ -114,16 +115,25 @@ class RolloutService:
         metrics: BridgeMetrics,
         submit: Submit,
         max_body_bytes: int,
+        status_targets: Sequence[StatusTarget] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = RolloutStore(state_dir)
+        self.statuses = StatusPublisher(
+            self.store,
+            status_targets,
+            rollouts.fail,
+            metrics.registry,
+            clock=clock,
+            min_interval=rollouts.status_interval,
+        )
         self.exporters = exporters
         self.config = rollouts
         self.metrics = metrics
         self.submit = submit
         self.max_body_bytes = max_body_bytes
         self.clock = clock
-        self.listeners: list[Listener] = []
+        self.listeners: list[Listener] = [self.statuses.on_report]
         self._prune_task: asyncio.Task[None] | None = None
 
     def add_routes(self, app: web.Application) -> None:
@@ -133,6 +143,7 @@ class RolloutService:
 
     def start(self) -> None:
         self.store.open()
+        self.statuses.start()
         self._prune_task = asyncio.get_running_loop().create_task(
             self._prune(), name="fluxwatch-rollout-prune"
         )
@@ -143,6 +154,7 @@ class RolloutService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prune_task
             self._prune_task = None
+        await self.statuses.stop()
         self.store.close()
 
     # ---- in-process (fluxwatch run) and HTTP intake ----

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifiers.providers import github, gitlab
 from notifiers.providers.base import Provider, ProviderContext, ProviderType
 from notifiers.providers.console import ConsoleType
 from notifiers.providers.slack import SlackType
@@ -21,6 +22,8 @@ PROVIDERS: dict[str, ProviderType] = {
     "slack": SlackType(),
     "teams": TeamsType(),
     "webhook": WebhookType(),
+    "github": github.TYPE,
+    "gitlab": gitlab.TYPE,
 }
 
 

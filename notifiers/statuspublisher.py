@@ -1,0 +1,465 @@
+"""Publishes fleet rollouts as commit statuses: one fleet context per object and commit, and
+optionally one per cluster, on every commit-status destination (GitHub, GitLab, ...).
+
+Commit statuses are state, not messages: what matters is that the host ends up showing the
+newest verdict, not that every step is delivered. So the publisher keeps, durably in
+``rollouts.sqlite3``, the last status posted per (destination, commit, context) and one queued
+"desired" status per key that newer verdicts overwrite:
+
+- equal to the last posted one: nothing is sent (idempotent, also across restarts);
+- a progress update ("applied on 212/500") waits ``min_interval`` after the previous post
+  with the same state, so a 500-cluster rollout is tens of posts, far under GitHub's cap of
+  1,000 statuses per commit and context (the cap is also counted and respected);
+- retryable failures back off (``Retry-After`` honoured); a permanent one (401, 403, 422) makes
+  that key dead, logged and counted, and every other key carries on.
+
+Deciding is pure (``plan_status``, ``desired_statuses``); the loop only reads, posts and records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import json
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from catalogue import bridge as catalogue
+from notifiers.http import HttpClient, TransportError
+from notifiers.model import Fail, Ok, Retry, commit_sha
+from notifiers.providers.commitstatus import (
+    CommitStatus,
+    CommitStatusOptions,
+    HostApi,
+    RepoRef,
+    redact,
+    render_context,
+    resolve_repo,
+    truncate_chars,
+)
+from notifiers.retry import backoff
+from notifiers.rollouts import FailPolicy, Identity, Rollout, Tally, fleet_state, tally
+from notifiers.rolloutstore import (
+    ReportResult,
+    RolloutStore,
+    current_rollouts,
+    objects_of,
+    rollouts_of,
+    shards_complete,
+)
+
+log = logging.getLogger("fluxwatch.bridge.statuses")
+
+MIN_INTERVAL = 10.0  # between progress updates of one context
+MAX_ATTEMPTS = 20
+MAX_RETRY_AFTER = 3600.0
+BATCH = 32
+REQUEST_TIMEOUT = 15.0
+_VERDICT_STATES = {"applied": "success", "failing": "failure", "pending": "pending"}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusTarget:
+    destination: str
+    api: HostApi
+    options: CommitStatusOptions
+
+    def wants(self, identity: Identity) -> bool:
+        if not self.options.objects:
+            return True
+        text = "/".join(identity)
+        return any(fnmatch.fnmatchcase(text, pattern) for pattern in self.options.objects)
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    state: str
+    description: str
+    posts: int
+    posted_at: float
+
+
+def desired_statuses(
+    rollout: Rollout, t: Tally, policy: FailPolicy, target: StatusTarget
+) -> tuple[list[tuple[CommitStatus, RepoRef]], str]:
+    """The statuses ``target`` should show for ``rollout``, or "" and the reason there are none."""
+    sha = commit_sha(rollout.revision)
+    if not sha:
+        return [], "no_commit"
+    repo, why = resolve_repo(target.api, target.options, rollout.source_url)
+    if repo is None:
+        return [], why
+    api, options = target.api, target.options
+    values = {"kind": rollout.kind, "namespace": rollout.namespace, "name": rollout.name}
+    out: list[tuple[CommitStatus, RepoRef]] = []
+    if options.fleet:
+        state, description = fleet_state(t, policy)
+        out.append(
+            (
+                CommitStatus(
+                    sha=sha,
+                    context=render_context(
+                        options.fleet_context, {**values, "cluster": "fleet"}, api.max_context
+                    ),
+                    state=state,
+                    description=truncate_chars(description, api.max_description),
+                    target_url=options.target_url,
+                ),
+                repo,
+            )
+        )
+    if options.per_cluster:
+        for c in t.clusters:
+            if c.verdict == "pending" and not c.current:
+                continue
+            text = {
+                "applied": "applied",
+                "failing": f"failing: {c.reason} {c.message}".strip(),
+                "pending": "waiting to apply",
+            }[c.verdict]
+            out.append(
+                (
+                    CommitStatus(
+                        sha=sha,
+                        context=render_context(
+                            options.cluster_context,
+                            {**values, "cluster": c.cluster},
+                            api.max_context,
+                        ),
+                        state=_VERDICT_STATES[c.verdict],  # type: ignore[arg-type]
+                        description=truncate_chars(text, api.max_description),
+                        target_url=options.target_url,
+                    ),
+                    repo,
+                )
+            )
+    return out, ""
+
+
+def plan_status(
+    status: CommitStatus,
+    posted: Posted | None,
+    now: float,
+    *,
+    min_interval: float,
+    max_posts: int,
+) -> tuple[bool, float, str]:
+    """(queue it?, not before, skip reason): idempotence, pacing and the host's cap; pure."""
+    if posted is not None and (posted.state, posted.description) == (
+        status.state,
+        status.description,
+    ):
+        return False, 0.0, ""
+    # Keep the last post for the final verdict: progress stops one short of the cap.
+    if (
+        max_posts
+        and posted is not None
+        and (
+            posted.posts >= max_posts
+            or (status.state == "pending" and posted.posts >= max_posts - 1)
+        )
+    ):
+        return False, 0.0, "status_limit"
+    not_before = now
+    if posted is not None and posted.state == status.state:
+        not_before = max(now, posted.posted_at + min_interval)
+    return True, not_before, ""
+
+
+def _posted(conn: sqlite3.Connection, destination: str, sha: str, context: str) -> Posted | None:
+    row = conn.execute(
+        "SELECT state, description, posts, posted_at FROM status_posted "
+        "WHERE destination=? AND sha=? AND context=?",
+        (destination, sha, context),
+    ).fetchone()
+    return Posted(*row) if row else None
+
+
+class StatusPublisher:
+    def __init__(
+        self,
+        store: RolloutStore,
+        targets: Sequence[StatusTarget],
+        policy: FailPolicy,
+        registry: CollectorRegistry,
+        *,
+        clock: Callable[[], float] = time.time,
+        min_interval: float = MIN_INTERVAL,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.targets = list(targets)
+        self.policy = policy
+        self.clock = clock
+        self.min_interval = min_interval
+        self.rng = rng if rng is not None else random.Random()
+        self._dirty: set[Identity] = set()
+        self._busy = False  # a planning or delivery round is running
+        self._counted: set[tuple[str, int, str]] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._http: HttpClient | None = None
+        spec, skipped = catalogue.COMMIT_STATUSES, catalogue.COMMIT_STATUSES_SKIPPED
+        self.posted = Counter(spec.family, spec.help, list(spec.labels), registry=registry)
+        self.skipped = Counter(
+            skipped.family, skipped.help, list(skipped.labels), registry=registry
+        )
+
+    def on_report(self, result: ReportResult) -> None:
+        if self.targets and result.touched:
+            self._dirty |= result.touched
+            self._wake.set()
+
+    def start(self) -> None:
+        if not self.targets or self._task is not None:
+            return
+        self._http = HttpClient()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="commit-statuses")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def idle(self) -> bool:
+        """Nothing dirty and nothing due (for tests and shutdown)."""
+        if self._dirty or self._busy:
+            return False
+        now = self.clock()
+        due = await self.store.call(
+            lambda conn: conn.execute(
+                "SELECT count(*) FROM status_queue WHERE dead=0 AND next_at<=?", (now,)
+            ).fetchone()[0]
+        )
+        return int(due) == 0
+
+    async def _run(self) -> None:
+        # After a restart, every current rollout is compared with what was posted.
+        current = await self.store.call(current_rollouts)
+        self._dirty |= {r.identity for r in current}
+        while True:
+            self._busy = True
+            try:
+                if self._dirty:
+                    dirty, self._dirty = self._dirty, set()
+                    skips = await self.store.call(lambda conn, d=dirty: self._plan(conn, d))  # type: ignore[misc]
+                    for destination, rollout_id, reason in skips:
+                        key = (destination, rollout_id, reason)
+                        if key not in self._counted:
+                            self._counted.add(key)
+                            self.skipped.labels(destination, reason).inc()
+                sent = await self._deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("commit status publishing failed; retrying")
+                sent = 0
+            finally:
+                self._busy = False
+            if not sent and not self._dirty:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    def _plan(
+        self, conn: sqlite3.Connection, identities: set[Identity]
+    ) -> list[tuple[str, int, str]]:
+        now = self.clock()
+        complete = shards_complete(conn)
+        skips: list[tuple[str, int, str]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for identity in sorted(identities):
+                existing = rollouts_of(conn, identity)
+                if not existing:
+                    continue
+                rollout = existing[-1]
+                t = tally(rollout, objects_of(conn, identity), complete)
+                for target in self.targets:
+                    if not target.wants(identity):
+                        continue
+                    statuses, why = desired_statuses(rollout, t, self.policy, target)
+                    if why:
+                        skips.append((target.destination, rollout.id, why))
+                    for status, repo in statuses:
+                        self._queue(conn, target, status, repo, now, skips, rollout.id)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return skips
+
+    def _queue(
+        self,
+        conn: sqlite3.Connection,
+        target: StatusTarget,
+        status: CommitStatus,
+        repo: RepoRef,
+        now: float,
+        skips: list[tuple[str, int, str]],
+        rollout_id: int,
+    ) -> None:
+        posted = _posted(conn, target.destination, status.sha, status.context)
+        cap = int(getattr(target.api, "max_posts_per_context", 0))
+        queue, not_before, why = plan_status(
+            status, posted, now, min_interval=self.min_interval, max_posts=cap
+        )
+        key = (target.destination, status.sha, status.context)
+        if why:
+            skips.append((target.destination, rollout_id, why))
+        if not queue:
+            # A queued older wish that is now moot (the host already shows this) goes away.
+            if not why:
+                conn.execute(
+                    "DELETE FROM status_queue WHERE destination=? AND sha=? AND context=? "
+                    "AND dead=0",
+                    key,
+                )
+            return
+        payload = json.dumps(
+            {"status": asdict(status), "repo": {"host": repo.host, "path": list(repo.path)}},
+            sort_keys=True,
+        )
+        conn.execute(
+            "INSERT INTO status_queue (destination, sha, context, payload, attempts, next_at, "
+            "dead, last_error, last_code, queued_at) VALUES (?, ?, ?, ?, 0, ?, 0, '', NULL, ?) "
+            "ON CONFLICT (destination, sha, context) DO UPDATE SET payload=excluded.payload, "
+            "attempts=0, next_at=excluded.next_at, dead=0, last_error='', last_code=NULL "
+            "WHERE status_queue.payload != excluded.payload OR status_queue.dead = 1",
+            (*key, payload, not_before, now),
+        )
+
+    async def _deliver_due(self) -> int:
+        now = self.clock()
+        rows = await self.store.call(
+            lambda conn: conn.execute(
+                "SELECT destination, sha, context, payload, attempts, queued_at FROM status_queue "
+                "WHERE dead=0 AND next_at<=? ORDER BY next_at LIMIT ?",
+                (now, BATCH),
+            ).fetchall()
+        )
+        targets = {t.destination: t for t in self.targets}
+        for destination, sha, context, payload, attempts, _queued_at in rows:
+            target = targets.get(destination)
+            if target is None:  # the destination left the configuration
+                await self.store.call(
+                    lambda conn, k=(destination, sha, context): conn.execute(  # type: ignore[misc]
+                        "DELETE FROM status_queue WHERE destination=? AND sha=? AND context=?", k
+                    )
+                )
+                continue
+            await self._deliver(target, sha, context, payload, int(attempts))
+        return len(rows)
+
+    async def _deliver(
+        self, target: StatusTarget, sha: str, context: str, payload: str, attempts: int
+    ) -> None:
+        assert self._http is not None
+        doc = json.loads(payload)
+        status = CommitStatus(**doc["status"])
+        repo = RepoRef(doc["repo"]["host"], tuple(doc["repo"]["path"]))
+        request = target.api.build(status, repo, target.options)
+        try:
+            response = await self._http.post(
+                request.url, request.body, request.headers, REQUEST_TIMEOUT
+            )
+            outcome = redact(target.api.classify(response, self.clock()), target.options)
+        except TransportError as exc:
+            outcome = Retry(str(exc))
+        now = self.clock()
+        key = (target.destination, sha, context)
+        attempts += 1
+        if isinstance(outcome, Ok):
+            self.posted.labels(target.destination, "posted").inc()
+
+            def done(conn: sqlite3.Connection) -> None:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "INSERT INTO status_posted (destination, sha, context, state, description, "
+                    "posts, posted_at) VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT "
+                    "(destination, sha, context) DO UPDATE SET state=excluded.state, "
+                    "description=excluded.description, posts=status_posted.posts+1, "
+                    "posted_at=excluded.posted_at",
+                    (*key, status.state, status.description, now),
+                )
+                conn.execute(
+                    "DELETE FROM status_queue WHERE destination=? AND sha=? AND context=? "
+                    "AND payload=?",
+                    (*key, payload),
+                )
+                conn.execute("COMMIT")
+
+            await self.store.call(done)
+            return
+        if isinstance(outcome, Retry) and attempts < MAX_ATTEMPTS:
+            self.posted.labels(target.destination, "retry").inc()
+            delay = backoff(
+                attempts, initial=2.0, multiplier=2.0, cap=300.0, draw=self.rng.random()
+            )
+            if outcome.after is not None:
+                delay = min(max(outcome.after, 0.0), MAX_RETRY_AFTER)
+            fields: tuple[Any, ...] = (
+                attempts,
+                now + delay,
+                0,
+                outcome.reason,
+                outcome.status_code,
+            )
+        else:
+            assert isinstance(outcome, Fail | Retry)
+            self.posted.labels(target.destination, "dead").inc()
+            log.error(
+                "commit status for %s on %s (%s) is dead: %s",
+                context,
+                sha[:12],
+                target.destination,
+                outcome.reason,
+            )
+            fields = (attempts, now, 1, outcome.reason, outcome.status_code)
+        await self.store.call(
+            lambda conn: conn.execute(
+                "UPDATE status_queue SET attempts=?, next_at=?, dead=?, last_error=?, last_code=? "
+                "WHERE destination=? AND sha=? AND context=? AND payload=?",
+                (*fields, *key, payload),
+            )
+        )
+
+
+def targets_from(
+    destinations: Mapping[str, Any], providers: Mapping[str, Any]
+) -> list[StatusTarget]:
+    """Every configured destination whose type is a commit-status host."""
+    out: list[StatusTarget] = []
+    for name, dest in sorted(destinations.items()):
+        provider_type = providers.get(dest.type)
+        api = getattr(provider_type, "api", None)
+        options = dest.options
+        if (
+            api is not None
+            and isinstance(options, CommitStatusOptions)
+            and (options.fleet or options.per_cluster)
+        ):
+            out.append(StatusTarget(name, api, options))
+    return out
+
+
+def dead_statuses(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT destination, sha, context, attempts, last_error, last_code FROM status_queue "
+        "WHERE dead=1 ORDER BY destination, sha, context"
+    )
+    keys = ("destination", "sha", "context", "attempts", "last_error", "last_code")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
