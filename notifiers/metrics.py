@@ -83,6 +83,8 @@ class BridgeMetrics:
         self.deliveries = _counter(catalogue.DELIVERIES, r)
         self.attempt_seconds = _histogram(catalogue.DELIVERY_ATTEMPT_SECONDS, r)
         self.commit_batch = _histogram(catalogue.OUTBOX_COMMIT_BATCH, r)
+        self.commit_statuses = _counter(catalogue.COMMIT_STATUSES, r)  # notifiers/statuspublisher
+        self.commit_statuses_skipped = _counter(catalogue.COMMIT_STATUSES_SKIPPED, r)
         self.queue = _QueueCollector()
         r.register(self.queue)
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}

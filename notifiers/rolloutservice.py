@@ -123,7 +123,7 @@ class RolloutService:
             self.store,
             status_targets,
             rollouts.fail,
-            metrics.registry,
+            metrics,
             clock=clock,
             min_interval=rollouts.status_interval,
         )

@@ -30,10 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
-
-from catalogue import bridge as catalogue
 from notifiers.http import HttpClient, TransportError
+from notifiers.metrics import BridgeMetrics
 from notifiers.model import Fail, Ok, Retry, commit_sha
 from notifiers.providers.commitstatus import (
     CommitStatus,
@@ -189,7 +187,7 @@ class StatusPublisher:
         store: RolloutStore,
         targets: Sequence[StatusTarget],
         policy: FailPolicy,
-        registry: CollectorRegistry,
+        metrics: BridgeMetrics,
         *,
         clock: Callable[[], float] = time.time,
         min_interval: float = MIN_INTERVAL,
@@ -207,11 +205,8 @@ class StatusPublisher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: HttpClient | None = None
-        spec, skipped = catalogue.COMMIT_STATUSES, catalogue.COMMIT_STATUSES_SKIPPED
-        self.posted = Counter(spec.family, spec.help, list(spec.labels), registry=registry)
-        self.skipped = Counter(
-            skipped.family, skipped.help, list(skipped.labels), registry=registry
-        )
+        self.posted = metrics.commit_statuses
+        self.skipped = metrics.commit_statuses_skipped
 
     def on_report(self, result: ReportResult) -> None:
         if self.targets and result.touched:
