@@ -16,7 +16,11 @@ INFO_LABELS = ("applied_revision", "source_kind", "source_namespace", "source_na
 def queries(ctx: Context) -> dict[str, str]:
     """The fleet overview's per-cluster queries plus the object inventory."""
     q = ctx.q
-    out = {k: v for k, v in fleet.queries(ctx).items() if not k.startswith("clusters_")}
+    out = {
+        k: v
+        for k, v in fleet.queries(ctx, fleet_wide=False).items()
+        if not k.startswith("clusters_")
+    }
     out["objects"] = (
         f"{q.sel(RESOURCE_STATUS)} * {q.identity} group_left({', '.join(INFO_LABELS)}) "
         f"{q.sel(RESOURCE_INFO)}"

@@ -35,6 +35,7 @@ from dashboards.common import (
     timeseries,
 )
 from dashboards.promql import BAD, NOT_READY, PromQL, eq
+from dashboards.recording import record, rule
 
 NAME = "fleet"
 TITLE = "Flux fleet overview"
@@ -42,8 +43,11 @@ ROOT_LABELS = ("status", "reason", "root_kind", "root_namespace", "root_name", "
 QUANTILES = (0.5, 0.9, 0.99)
 
 
-def queries(ctx: Context) -> dict[str, str]:
-    """Every query of the fleet overview, by panel (the one place to switch to recording rules)."""
+def queries(ctx: Context, fleet_wide: bool = True) -> dict[str, str]:
+    """Every query of the fleet overview, by panel: the one place that decides between the
+    exporter's series and the recording rules. ``fleet_wide=False`` gives the per-cluster
+    variants the Cluster dashboard uses (one cluster's raw series are few; the rules are
+    fleet-wide)."""
     q: PromQL = ctx.q
     s = ctx.settings
     by_cluster = q.by("cluster")
@@ -66,7 +70,7 @@ def queries(ctx: Context) -> dict[str, str]:
         "objects_by_status": f"sum by (status) ({q.sel(CLUSTER_RESOURCES)})",
         "cluster_health": (
             f"sort_desc(topk({s.top}, sum {by_cluster} ({q.sel(CLUSTER_RESOURCES, status=BAD)})"
-            f" + {q.on('cluster')} (1000 * (1 - {q.sel(CLUSTER_REACHABLE)}))))"
+            f" + {q.on('cluster')} (1000 * (1 - max {by_cluster} ({q.sel(CLUSTER_REACHABLE)})))))"
         ),
         "cluster_reachable": f"sum {by_cluster} ({q.sel(CLUSTER_REACHABLE)})",
         "cluster_synced": f"sum {by_cluster} ({q.sel(CLUSTER_SYNCED)})",
@@ -101,6 +105,47 @@ def queries(ctx: Context) -> dict[str, str]:
         out[f"latency_p{quantile * 100:g}"] = (
             f"histogram_quantile({quantile:g}, sum by (le) "
             f"(rate({q.sel(APPLY_LATENCY, '_bucket')}[{s.latency_window}])))"
+        )
+    if s.recording_rules and fleet_wide:
+        out.update(recorded(ctx))
+    return out
+
+
+def recorded(ctx: Context) -> dict[str, str]:
+    """The fleet-wide aggregates read from recording rules (docs/alerts.md): at 500 clusters
+    the raw ``flux_cluster_resources`` alone is 42,000 series per evaluation step. The rules
+    keep kind, status and cluster, not namespace or tenant."""
+    q = ctx.q
+    kind_status = record(q, ("kind", "status"), CLUSTER_RESOURCES, "sum")
+    by_kind = rule(q, kind_status, kind="$kind")
+    bad_by_kind = rule(q, kind_status, kind="$kind", status="failing|stalled")
+    failing = rule(
+        q, record(q, ("cluster",), CLUSTER_RESOURCES, "sum", "_failing"), cluster="$cluster"
+    )
+    roots = rule(
+        q,
+        record(q, ("cluster", "root"), RESOURCE_STATUS, "count", "_not_ready"),
+        cluster="$cluster",
+    )
+    latency = rule(q, record(q, ("kind", "le"), APPLY_LATENCY, "rate1h", "_bucket"), kind="$kind")
+    # max: two exporter replicas (HA) both report a cluster; the + must stay one-to-one.
+    reachable = f"max {q.by('cluster')} ({q.sel(CLUSTER_REACHABLE)})"
+    out = {
+        "clusters_total": record(q, (), CLUSTER_REACHABLE, "count"),
+        "clusters_reachable": record(q, (), CLUSTER_REACHABLE, "sum"),
+        "objects_total": f"sum({by_kind})",
+        "objects_bad": f"sum({bad_by_kind}) or vector(0)",
+        "objects_by_status": f"sum by (status) ({by_kind})",
+        "cluster_bad": failing,
+        "cluster_health": (
+            f"sort_desc(topk({ctx.settings.top}, {failing}"
+            f" + {q.on('cluster')} (1000 * (1 - {reachable}))))"
+        ),
+        "problems_by_root": f"sort_desc({roots})",
+    }
+    for quantile in QUANTILES:
+        out[f"latency_p{quantile * 100:g}"] = (
+            f"histogram_quantile({quantile:g}, sum by (le) ({latency}))"
         )
     return out
 

@@ -40,6 +40,10 @@ class DashboardSettings:
     """Window of the commit-to-applied and time-to-restore quantiles."""
     delivery_window: str = "7d"
     """Window of the delivery (DORA-style) figures."""
+    recording_rules: bool = True
+    """Read fleet-wide aggregates from the recording rules of ``fluxwatch alerts build``
+    (docs/alerts.md), so a 500-cluster fleet's panels do not re-aggregate tens of thousands of
+    series on every refresh. Off: every panel queries the exporter's series directly."""
 
     def __post_init__(self) -> None:
         if not _LABEL.match(self.cluster_label):

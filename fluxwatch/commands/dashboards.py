@@ -128,6 +128,13 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"rows in top-N tables (default: {d.top})",
     )
+    parser.add_argument(
+        "--no-recording-rules",
+        dest="recording_rules",
+        action="store_false",
+        help="query the exporter's series directly instead of the recording rules of "
+        "`fluxwatch alerts build` (fine for small fleets; see docs/dashboards.md)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> DashboardSettings:
@@ -138,6 +145,7 @@ def settings_from(args: argparse.Namespace) -> DashboardSettings:
         controller_selector=args.controller_selector,
         stale_factor=args.stale_factor,
         top=args.top,
+        recording_rules=args.recording_rules,
     )
 
 

@@ -53,9 +53,25 @@ def used_variables(text: str) -> set[str]:
     return {a or b for a, b in _VARIABLE.findall(text)}
 
 
+_RECORDED = re.compile(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b")
+
+
 def metric_names(expr: str) -> set[str]:
-    """Every metric selected in ``expr`` (the dashboards always write ``name{...}``)."""
-    return {name for name, _ in _SELECTOR.findall(expr) if name not in PROMQL_WORDS}
+    """Every metric selected in ``expr``: ``name{...}``, and recording rules (``a:b:c``)."""
+    names = {name for name, _ in _SELECTOR.findall(expr) if name not in PROMQL_WORDS}
+    return names | set(_RECORDED.findall(expr))
+
+
+def recorded_source(name: str) -> str:
+    """The catalogue metric a recording rule ``level:metric:operations`` is built on."""
+    middle = name.split(":")[1]
+    candidates = [
+        spec.name
+        for spec in CATALOGUE.values()
+        if middle == spec.family or middle.startswith(spec.family + "_")
+    ]
+    assert candidates, f"{name}: no catalogue metric named in it"
+    return max(candidates, key=len)
 
 
 def base_name(series: str) -> str:

@@ -88,3 +88,15 @@ def test_unwritable_output_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     blocker.write_text("")
     assert build(blocker / "out") == 2
     assert "fluxwatch dashboards build: " in capsys.readouterr().err
+
+
+def test_recording_rules_can_be_turned_off(tmp_path: Path) -> None:
+    assert build(tmp_path / "rules") == 0
+    assert build(tmp_path / "raw", "--no-recording-rules") == 0
+    assert (
+        "kind_status:flux_cluster_resources:sum"
+        in (tmp_path / "rules" / "fluxwatch-fleet.json").read_text()
+    )
+    raw = (tmp_path / "raw" / "fluxwatch-fleet.json").read_text()
+    assert "kind_status:" not in raw
+    assert "sum(flux_cluster_resources{" in raw

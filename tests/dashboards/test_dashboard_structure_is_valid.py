@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from alerts.render import recording_rules
+from alerts.settings import AlertSettings
 from dashboards.build import generate
 from dashboards.common import DATASOURCE, GRID_COLUMNS
 from dashboards.settings import DashboardSettings
@@ -21,11 +23,13 @@ from tests.dashboards.inspect import (
     link_urls,
     metric_names,
     panels,
+    recorded_source,
     used_variables,
     variable_queries,
 )
 
 BOARDS = generate()
+RECORDED = {r.record for r in recording_rules(AlertSettings())}
 CASES = sorted(BOARDS)
 SHARED_VARIABLES = ["datasource", "cluster", "namespace", "tenant", "kind"]
 
@@ -124,12 +128,16 @@ def test_every_metric_and_label_is_in_the_catalogue(board: dict[str, Any]) -> No
         assert names, expr
         specs = []
         for series in names:
+            if ":" in series:
+                assert series in RECORDED, f"{series} is not a recording rule of alerts/: {expr}"
+                series = recorded_source(series)
             spec = CATALOGUE.get(base_name(series))
             assert spec is not None, f"{series} is not in the catalogue: {expr}"
-            if series != spec.name:
+            if series != spec.name and ":" not in series:
                 assert spec.type == "histogram", series
             specs.append(spec)
         known = {label for spec in specs for label in spec.labels} | {"le"}
+        known |= {"root_kind", "root_namespace", "root_name", "root_reason"}
         unknown = labels_used(expr) - known
         assert not unknown, f"labels {unknown} in {expr} are not labels of {sorted(names)}"
     for query in variable_queries(board):
@@ -149,8 +157,9 @@ def test_the_cluster_label_and_selectors_are_configurable() -> None:
         for expr in exprs(board):
             assert not re.search(r"(?<![$\w])cluster\b", expr), expr
         for expr in exprs(board):
-            if "flux_" in expr or "fluxwatch_" in expr:
-                assert 'job="fluxwatch"' in expr, expr
+            for name, matchers in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expr):
+                if name.startswith(("flux_", "fluxwatch_")):
+                    assert 'job="fluxwatch"' in matchers, expr
     cluster_var = boards["fluxwatch-fleet"]["templating"]["list"][1]
     assert cluster_var["query"].endswith(", k8s_cluster)")
 
@@ -169,3 +178,20 @@ def test_bad_settings_are_rejected_with_the_field_named(field: str, value: Any, 
     with pytest.raises(ValueError, match=error) as info:
         DashboardSettings(**{field: value})
     assert field in str(info.value) or field == "stale_factor"
+
+
+@pytest.mark.parametrize("cluster_label", ["cluster", "k8s_cluster"])
+def test_recording_rules_used_are_the_ones_alerts_records(cluster_label: str) -> None:
+    records = {r.record for r in recording_rules(AlertSettings(cluster_label=cluster_label))}
+    used = set()
+    for board in generate(DashboardSettings(cluster_label=cluster_label)).values():
+        for expr in exprs(board):
+            used |= {n for n in metric_names(expr) if ":" in n}
+    assert used, "the dashboards read no recording rule"
+    assert used <= records, used - records
+
+
+def test_without_recording_rules_every_panel_reads_the_exporter() -> None:
+    for board in generate(DashboardSettings(recording_rules=False)).values():
+        for expr in exprs(board):
+            assert not any(":" in n for n in metric_names(expr)), expr

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from alerts.render import render
+from alerts.settings import AlertSettings
 from simulator.scenario import AppMix, ClusterSpec, Scenario
 from tests.exporter.simfleet import Running, running
 from tests.prometheus import Job, Prometheus, running_prometheus
@@ -191,6 +193,18 @@ async def scenario(run: Running, prom: Prometheus) -> tuple[str, tuple[str, str]
         bool,
         "Prometheus to see the HelmRelease failing",
     )
+    # The recording rules have evaluated the end state too.
+    await prom.until(
+        'cluster:flux_cluster_resources_failing:sum{cluster="c1"}',
+        lambda r: bool(r) and float(r[0]["value"][1]) >= 1,
+        "the recorded failing count of c1",
+    )
+    await prom.until(
+        "histogram_quantile(0.5, sum by (le) "
+        "(kind_le:flux_revision_apply_latency_seconds_bucket:rate1h))",
+        lambda r: bool(r) and r[0]["value"][1] not in ("NaN", "+Inf"),
+        "the recorded commit-to-applied latency",
+    )
     return revision, (hr[1], hr[2])
 
 
@@ -206,7 +220,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         for i, pod in enumerate(CONTROLLER_PODS):
             labels = {"cluster": "c1", "namespace": "flux-system", "pod": pod}
             jobs.append(Job(f"flux-controller-{i}", [ctl], labels))
-        async with running_prometheus(tmp_path, run.http, jobs) as prom:
+        # The recording rules the dashboards read, as `fluxwatch alerts build` writes them, but
+        # evaluated every second instead of every minute so the test need not wait.
+        rules = tmp_path / "fluxwatch-rules.yaml"
+        text = render(AlertSettings(), "rules")
+        assert "  interval: 1m\n" in text
+        rules.write_text(text.replace("  interval: 1m\n", "  interval: 1s\n"))
+        async with running_prometheus(tmp_path, run.http, jobs, rule_files=[rules]) as prom:
             revision, hr = await scenario(run, prom)
             yield World(run, prom, revision, hr)
 
