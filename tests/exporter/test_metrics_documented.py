@@ -82,3 +82,13 @@ def test_the_check_reads_labels_from_the_family_own_row(row: str, problem: str |
     got = documented_families(page)["flux_x"]
     matches = got.type == spec.type and got.labels == _own_labels(spec)
     assert matches == (problem is None)
+
+
+def test_metric_rows_in_the_exporter_guide_match_the_catalogue() -> None:
+    """docs/exporter.md repeats some families (the watch layer's); each row there must agree."""
+    guide = documented_families((REPO_ROOT / "docs" / "exporter.md").read_text())
+    assert guide, "docs/exporter.md lists no metric rows"
+    for name, row in guide.items():
+        spec = catalogue.BY_NAME.get(name)
+        assert spec is not None, f"docs/exporter.md documents {name}, which is not served"
+        assert (row.type, row.labels) == (spec.type, _own_labels(spec)), name
