@@ -138,6 +138,7 @@ class Bridge:
         self._maintenance: asyncio.Task[None] | None = None
         self._started = False
         self.port: int | None = None
+        self.last_prune_at: float | None = None  # clock time of the last outbox prune
         self.on_delivered: Callable[[Notification], None] | None = None
 
     # ---- the aiohttp application ----
@@ -262,12 +263,11 @@ class Bridge:
             self.on_delivered(notification)
 
     async def _maintain(self) -> None:
-        last_prune = 0.0
         cfg = self.config.outbox
         while True:
             try:
                 now = self.clock()
-                do_prune = now - last_prune >= cfg.prune_interval
+                do_prune = now - (self.last_prune_at or 0.0) >= cfg.prune_interval
 
                 def work(conn: Any, now: float = now, do_prune: bool = do_prune) -> Any:
                     removed = (
@@ -288,7 +288,7 @@ class Bridge:
 
                 requeued, dead, waiting, removed = await self.outbox.call(work)
                 if do_prune:
-                    last_prune = now
+                    self.last_prune_at = now
                     if removed and any(removed.values()):
                         log.info("outbox pruned: %s", removed)
                 assert self.dispatcher is not None

@@ -97,6 +97,7 @@ class Dispatcher:
         self.next_wake_at = 0.0  # clock time the loop will look again (without a wake-up)
         self.attempts_finished = 0
         self.passes = 0
+        self._looked = False  # a pass has run since the last change
 
     # ---- feeding ----
 
@@ -119,7 +120,7 @@ class Dispatcher:
                 dest.skipped_max = max(dest.skipped_max, n.id)
                 continue
             self._hold(dest, [n])
-        self._wake.set()
+        self._changed()
 
     def requeued(self, ids_by_destination: Mapping[str, Iterable[int]]) -> None:
         """Notifications an operator replayed: reload the window from the lowest of them."""
@@ -130,7 +131,7 @@ class Dispatcher:
                 continue
             dest.cursor = min(dest.cursor, lowest - 1)
             dest.on_disk = True
-        self._wake.set()
+        self._changed()
 
     def _hold(self, dest: _Dest, notifications: Iterable[Notification]) -> None:
         resort = False
@@ -172,7 +173,7 @@ class Dispatcher:
                 # while the query ran (handed to ``add`` with the window still marked on disk).
                 dest.cursor = max(dest.cursor, *dest.queue) if dest.queue else dest.cursor
                 dest.on_disk = dest.skipped_max > dest.cursor
-        self._wake.set()
+        self._changed()
 
     def set_disk_pending(self, pending: Mapping[str, tuple[int, float]]) -> None:
         """Per destination (events, oldest created_at) of every pending notification on disk."""
@@ -206,6 +207,7 @@ class Dispatcher:
             wait = self._pass(now)
             self.next_wake_at = now + wait
             self.passes += 1
+            self._looked = True
             # A timer that sets the event, rather than asyncio.wait_for: on Python 3.11
             # wait_for can lose a cancellation that races with the wake-up, hanging stop().
             timer = loop.call_later(wait, self._wake.set)
@@ -366,7 +368,7 @@ class Dispatcher:
                 )
                 if self.on_delivered is not None:
                     self.on_delivered(n)
-        self._wake.set()
+        self._changed()
 
     # ---- views ----
 
@@ -396,11 +398,15 @@ class Dispatcher:
 
     def wake(self) -> None:
         """Look at the queues now (the clock moved, or something changed outside)."""
+        self._changed()
+
+    def _changed(self) -> None:
+        self._looked = False
         self._wake.set()
 
     def settled(self) -> bool:
         """Nothing in flight, no load from disk running, and the loop has looked at everything
         that happened: it sleeps until ``next_wake_at`` unless woken."""
-        return not self._wake.is_set() and all(
+        return self._looked and all(
             not d.in_flight and not d.refilling for d in self.dests.values()
         )

@@ -21,12 +21,17 @@ WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks docs' 
 
 @dataclass
 class Step:
-    """One scripted answer: a status, optional headers, an optional delay (for timeouts)."""
+    """One scripted answer: a status, optional headers, an optional delay (for timeouts).
+
+    ``hold`` keeps the request open until the test calls ``FakeDestination.release()`` (or
+    stops the server): a destination that hangs for as long as the test needs, no guessed time.
+    """
 
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
     body: str = ""
+    hold: bool = False
 
 
 @dataclass
@@ -58,6 +63,7 @@ class FakeDestination:
         self.duplicates = 0
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()  # cuts a delayed answer short, so stop() leaves nothing
+        self._released = asyncio.Event()  # answers held requests (Step.hold)
         self.port = 0
 
     @property
@@ -78,6 +84,8 @@ class FakeDestination:
         if step.delay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), step.delay)
+        if step.hold:
+            await self._released.wait()
         if 200 <= step.status < 300:
             key = rec.headers.get("webhook-id") or rec.headers.get("Idempotency-Key", "")
             if key in self.applied:
@@ -88,6 +96,7 @@ class FakeDestination:
 
     async def start(self) -> FakeDestination:
         self._stopping.clear()
+        self._released.clear()
         app = web.Application()
         app.router.add_post("/hook", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
@@ -97,8 +106,13 @@ class FakeDestination:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
+    def release(self) -> None:
+        """Answer every held request, and those still to come, at once."""
+        self._released.set()
+
     async def stop(self) -> None:
         self._stopping.set()
+        self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

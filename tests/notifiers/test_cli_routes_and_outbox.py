@@ -15,6 +15,7 @@ from fluxwatch.cli import main
 from notifiers.outbox import connect
 from tests.notifiers.fakes import (
     FakeDestination,
+    ManualClock,
     Step,
     bridge_config,
     eventually,
@@ -146,15 +147,18 @@ async def test_outbox_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str
 async def test_outbox_is_pruned_after_retention(
     tmp_path: Path, destination: FakeDestination
 ) -> None:
+    """Delivered rows stay for ``retention`` and go at the first prune after it (injected clock)."""
+    clock = ManualClock()
     state = tmp_path / "state"
     route = {"destinations": ["ci"], "group_by": ["..."], "group_wait": "0s"}
     doc = bridge_config(
         state,
         {"ci": fast_webhook(destination.url)},
         route,
-        outbox={"retention": "200ms", "prune_interval": "100ms"},
+        outbox={"retention": "1h", "prune_interval": "1m"},
+        dedup={"window": "30m"},
     )
-    bridge = make_bridge(doc)
+    bridge = make_bridge(doc, clock=clock)
     await bridge.start(serve=False)
     conn = connect(state / "outbox.sqlite3")
     try:
@@ -167,20 +171,28 @@ async def test_outbox_is_pruned_after_retention(
                         flux_event(f"app-{i}"),
                         cluster_from_request="c",
                         default_cluster="d",
-                        now=time.time(),
+                        now=clock(),
                         event_id=new_event_id(),
                     )
                 ]
             )
         await eventually(lambda: len(destination.applied) == 5)
 
-        def empty() -> bool:
-            return all(
-                conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0
-                for t in ("events", "deliveries", "notifications")
-            )
+        def rows() -> dict[str, int]:
+            return {
+                t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("events", "deliveries", "notifications", "dedup_state")
+            }
 
-        await eventually(empty, within=5)
+        async def prune_at(seconds_later: float) -> None:
+            clock.advance(seconds_later)
+            await eventually(lambda: bridge.last_prune_at == clock())
+
+        await prune_at(59 * 60)  # a prune within the retention removes nothing delivered
+        assert rows() == {"events": 5, "deliveries": 5, "notifications": 5, "dedup_state": 5}
+        await prune_at(2 * 60)  # past the retention: all of it goes
+        # but what the objects last were: they are failing, a recovery is still owed
+        assert rows() == {"events": 0, "deliveries": 0, "notifications": 0, "dedup_state": 5}
     finally:
         conn.close()
         await bridge.stop()

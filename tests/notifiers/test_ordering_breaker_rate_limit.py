@@ -1,50 +1,64 @@
-"""Per-object ordering survives retries; a dead destination does not slow others; rate
-limits hold."""
+"""Per-object ordering survives retries; a dead destination does not slow others; the circuit
+breaker and rate limits hold.
+
+Time is an injected clock, and a hanging destination hangs until the test releases it: nothing
+here depends on how fast the machine is.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
+from notifiers.app import Bridge
 from notifiers.intake import new_event_id, parse_flux_event
+from notifiers.model import Event
 from tests.notifiers.fakes import (
     FakeDestination,
+    ManualClock,
     Step,
     bridge_config,
     eventually,
     fast_webhook,
     flux_event,
-    holds_throughout,
     make_bridge,
+    metric,
+    settled,
+    tick,
 )
 
 NO_GROUPING = {"group_by": ["..."], "group_wait": "0s"}
 
 
-def event(name: str, **kw: object):  # type: ignore[no-untyped-def]
+def event(clock: ManualClock, name: str, **kw: Any) -> Event:
     return parse_flux_event(
         flux_event(name, **kw),
         cluster_from_request="c1",
-        default_cluster="d",  # type: ignore[arg-type]
-        now=time.time(),
+        default_cluster="d",
+        now=clock(),
         event_id=new_event_id(),
     )
 
 
+def clocked_bridge(tmp_path: Path, clock: ManualClock, dests: dict[str, Any]) -> Bridge:
+    route = {"destinations": sorted(dests), **NO_GROUPING}
+    return make_bridge(bridge_config(tmp_path, dests, route), clock=clock)
+
+
 async def test_order_per_object_is_kept_across_retries(tmp_path: Path) -> None:
+    clock = ManualClock()
     dest = await FakeDestination().start()
     dest.by_name["podinfo"] = [Step(500), Step(500)]
-    bridge = make_bridge(
-        bridge_config(
-            tmp_path, {"ci": fast_webhook(dest.url)}, {"destinations": ["ci"], **NO_GROUPING}
-        )
-    )
+    bridge = clocked_bridge(tmp_path, clock, {"ci": fast_webhook(dest.url)})
     await bridge.start(serve=False)
     try:
-        await bridge.submit([event("podinfo")])
-        await bridge.submit([event("podinfo", severity="info", reason="ReconciliationSucceeded")])
-        await bridge.submit([event("other")])
-        await eventually(lambda: len(dest.applied) == 3)
+        await bridge.submit([event(clock, "podinfo")])
+        await bridge.submit(
+            [event(clock, "podinfo", severity="info", reason="ReconciliationSucceeded")]
+        )
+        await bridge.submit([event(clock, "other")])
+        while len(dest.applied) < 3:
+            await tick(bridge, clock)
         order = [e["name"] + ":" + e["status"] for e in dest.applied_events()]
         assert order.index("podinfo:failing") < order.index("podinfo:ready")
         assert order.index("other:failing") < order.index("podinfo:ready")  # not held back
@@ -56,10 +70,10 @@ async def test_order_per_object_is_kept_across_retries(tmp_path: Path) -> None:
 
 async def test_dead_destination_does_not_slow_the_others(tmp_path: Path) -> None:
     good = await FakeDestination().start()
-    bad = await FakeDestination(default=Step(200, delay=5.0)).start()  # hangs until timeout
+    bad = await FakeDestination(default=Step(200, hold=True)).start()  # hangs until released
     dests = {
         "good": fast_webhook(good.url),
-        "bad": fast_webhook(bad.url, timeout="2s", max_in_flight=2),
+        "bad": fast_webhook(bad.url, timeout="1h", max_in_flight=2),
     }
     bridge = make_bridge(
         bridge_config(tmp_path, dests, {"destinations": ["bad", "good"], **NO_GROUPING})
@@ -67,66 +81,91 @@ async def test_dead_destination_does_not_slow_the_others(tmp_path: Path) -> None
     await bridge.start(serve=False)
     try:
         for i in range(20):
-            await bridge.submit([event(f"app-{i}")])
-        await eventually(lambda: len(good.applied) == 20, within=5)
-        # All 20 reached the good destination while the bad one's first attempts were still
-        # hanging: not one of them has finished (the 2 s timeout), so none held the others up.
-        await eventually(lambda: len(bad.requests) == 2)  # its max_in_flight, both stuck
+            await bridge.submit([event(ManualClock(), f"app-{i}")])
+        await eventually(lambda: len(good.applied) == 20)
+        # All 20 reached the good destination while the bad one holds its first two attempts
+        # (its max_in_flight) open: not one of them has finished, so none held the others up.
+        await eventually(lambda: len(bad.requests) == 2)
         bad_attempts_finished = sum(
-            bridge.metrics.registry.get_sample_value(
-                "fluxwatch_bridge_deliveries_total", {"destination": "bad", "outcome": outcome}
+            metric(
+                bridge, "fluxwatch_bridge_deliveries_total", {"destination": "bad", "outcome": o}
             )
-            or 0.0
-            for outcome in ("delivered", "retry", "dead")
+            for o in ("delivered", "retry", "dead")
         )
         assert bad_attempts_finished == 0
         assert len(bad.applied) == 0
+        bad.release()  # and the bad one catches up once it answers
+        await eventually(lambda: len(bad.applied) == 20)
     finally:
         await bridge.stop()
         await good.stop()
         await bad.stop()
 
 
-async def test_circuit_breaker_opens_on_a_failing_destination(tmp_path: Path) -> None:
+async def test_circuit_breaker_opens_then_probes_once_per_cooldown(tmp_path: Path) -> None:
+    clock = ManualClock()
     dest = await FakeDestination(default=Step(503)).start()
-    webhook = fast_webhook(dest.url, circuit_breaker={"failures": 3, "cooldown": "10s"})
-    bridge = make_bridge(
-        bridge_config(tmp_path, {"ci": webhook}, {"destinations": ["ci"], **NO_GROUPING})
+    webhook = fast_webhook(
+        dest.url, max_in_flight=1, circuit_breaker={"failures": 3, "cooldown": "10s"}
     )
+    bridge = clocked_bridge(tmp_path, clock, {"ci": webhook})
     await bridge.start(serve=False)
+    assert bridge.dispatcher is not None
+    ci = bridge.dispatcher.dests["ci"]
     try:
         for i in range(10):
-            await bridge.submit([event(f"app-{i}")])
-        await eventually(
-            lambda: (
-                bridge.metrics.registry.get_sample_value(
-                    "fluxwatch_bridge_circuit_open", {"destination": "ci"}
-                )
-                == 1.0
-            )
-        )
-        seen = len(dest.requests)
-        assert seen <= 3 + 8  # at most the in-flight ones when it opened
-        # While open (cooldown 10s), the dispatcher keeps running but sends nothing.
-        await holds_throughout(lambda: len(dest.requests) == seen, during=0.5)
+            await bridge.submit([event(clock, f"app-{i}")])
+        while metric(bridge, "fluxwatch_bridge_circuit_open", {"destination": "ci"}) != 1.0:
+            await tick(bridge, clock)
+        assert len(dest.requests) == 3  # the three failures that opened it
+        opened_at = ci.breaker.opened_at
+        assert opened_at is not None
+
+        # Every notification is due, but until the cooldown ends nothing is sent.
+        for at in (opened_at + 1, opened_at + 5, opened_at + 9.5):
+            passes = bridge.dispatcher.passes
+            clock.set(at)
+            bridge.dispatcher.wake()
+            await eventually(lambda seen=passes: bridge.dispatcher.passes > seen)  # type: ignore[union-attr]
+            await settled(bridge)
+            assert len(dest.requests) == 3, at - opened_at
+
+        # Then exactly one probe per cooldown.
+        for probe in range(1, 4):
+            assert await tick(bridge, clock) == 1
+            assert len(dest.requests) == 3 + probe
+            assert ci.breaker.opened_at == clock()  # the failed probe opened it again
     finally:
         await bridge.stop()
         await dest.stop()
 
 
 async def test_rate_limit_spaces_deliveries(tmp_path: Path) -> None:
+    clock = ManualClock()
     dest = await FakeDestination().start()
     webhook = fast_webhook(dest.url, rate_limit={"per_second": 20, "burst": 1})
-    bridge = make_bridge(
-        bridge_config(tmp_path, {"ci": webhook}, {"destinations": ["ci"], **NO_GROUPING})
-    )
+    bridge = clocked_bridge(tmp_path, clock, {"ci": webhook})
     await bridge.start(serve=False)
+    assert bridge.dispatcher is not None
+    dispatcher = bridge.dispatcher
     try:
         for i in range(10):
-            await bridge.submit([event(f"app-{i}")])
-        await eventually(lambda: len(dest.applied) == 10)
-        span = dest.requests[-1].at - dest.requests[0].at
-        assert span >= 0.4  # 9 intervals of 50 ms
+            await bridge.submit([event(clock, f"app-{i}")])
+        await eventually(lambda: len(dest.applied) == 1)  # the burst of one
+        for sent in range(2, 11):
+            # 49 ms after the last one: no token yet
+            passes = dispatcher.passes
+            clock.advance(0.049)
+            dispatcher.wake()
+            await eventually(lambda seen=passes: dispatcher.passes > seen)
+            await settled(bridge)
+            assert len(dest.requests) == sent - 1
+            # just past 50 ms the next token: exactly one more
+            clock.advance(0.002)
+            dispatcher.wake()
+            await eventually(lambda n=sent: len(dest.applied) == n)
+            await settled(bridge)
+            assert len(dest.requests) == sent
     finally:
         await bridge.stop()
         await dest.stop()
