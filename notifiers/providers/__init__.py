@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifiers.providers import github, gitlab
+from notifiers.providers import (
+    azure_devops,
+    bitbucket,
+    bitbucket_server,
+    gitea,
+    github,
+    gitlab,
+)
 from notifiers.providers.base import Provider, ProviderContext, ProviderType
 from notifiers.providers.console import ConsoleType
 from notifiers.providers.slack import SlackType
@@ -24,6 +31,10 @@ PROVIDERS: dict[str, ProviderType] = {
     "webhook": WebhookType(),
     "github": github.TYPE,
     "gitlab": gitlab.TYPE,
+    "gitea": gitea.TYPE,
+    "bitbucket": bitbucket.TYPE,
+    "bitbucket_server": bitbucket_server.TYPE,
+    "azure_devops": azure_devops.TYPE,
 }
 
 

@@ -186,7 +186,7 @@ def serves(api: HostApi, options: CommitStatusOptions) -> tuple[str, ...]:
     if options.hosts:
         return options.hosts
     base_host = (urlsplit(options.base_url).hostname or "").lower()
-    if options.base_url.rstrip("/") == api.default_base_url.rstrip("/"):
+    if api.default_hosts and options.base_url.rstrip("/") == api.default_base_url.rstrip("/"):
         return api.default_hosts
     return (base_host,)
 
