@@ -43,7 +43,7 @@ def build(ctx: Context) -> dict[str, Any]:
                 target(Q["objects_last_success"], "B", instant=True),
             ],
             "Every Flux object of the cluster with its status, reason, applied revision and the "
-            "time since its last success. Click a source for its rollout across the fleet.",
+            "time since its last success. Click a name for its rollout across the fleet.",
             columns=[
                 c,
                 "kind",
@@ -60,7 +60,7 @@ def build(ctx: Context) -> dict[str, Any]:
             units={"since last success": "s"},
             links={
                 c: drilldown(ctx, "fleet", cluster=c),
-                "source_name": drilldown(ctx, "rollouts", source="source_name"),
+                "name": drilldown(ctx, "rollouts", object="name", namespace="namespace"),
             },
             sort=("status", False),
         ),

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from catalogue.exporter import (
-    APPLIER_KINDS,
     APPLY_LATENCY,
     RESOURCE_DRIFT,
     RESOURCE_DRIFT_SINCE,
-    RESOURCE_INFO,
     REVISIONS_APPLIED,
+    ROLLOUT_CLUSTERS,
+    ROLLOUT_STATES,
 )
 from dashboards.common import (
     Context,
@@ -25,25 +25,26 @@ from dashboards.common import (
     template,
     timeseries,
 )
-from dashboards.promql import regex
+from dashboards.promql import eq, regex
 
 NAME = "rollouts"
 TITLE = "Flux rollouts"
-APPLIERS = regex("|".join(APPLIER_KINDS))
-SOURCE = ("source_kind", "source_namespace", "source_name")
 
 
 def queries(ctx: Context) -> dict[str, str]:
+    """Rollout state comes from ``flux_rollout_clusters``, an aggregate every exporter serves
+    whatever its ``--per-object`` mode (summed over exporter shards); which clusters lag comes
+    from the per-object drift series."""
     q = ctx.q
     s = ctx.settings
-    appliers = q.sel(RESOURCE_INFO, kind=APPLIERS, source_name=regex("$source"))
-    per_cluster = f"count {q.by('cluster', *SOURCE, 'applied_revision')} ({appliers})"
-    return {
-        "clusters_per_revision": f"count by (applied_revision) ({per_cluster})",
-        "revisions_now": (f"sort_desc(count {q.by(*SOURCE, 'applied_revision')} ({per_cluster}))"),
+    mine = {"name": regex("$object")}
+    rollout = q.sel(ROLLOUT_CLUSTERS, **mine)
+    identity = "kind, namespace, name, revision"
+    out = {
+        "progress": f"sum by (revision, state) ({rollout})",
         "lagging": (
-            f"time() - ({q.sel(RESOURCE_DRIFT_SINCE)} * {q.identity} group_left(applied_revision, "
-            f"wanted_revision) ({q.sel(RESOURCE_DRIFT)} == 1)) and {q.identity} {appliers}"
+            f"time() - ({q.sel(RESOURCE_DRIFT_SINCE, **mine)} * {q.identity} "
+            f"group_left(applied_revision, wanted_revision) ({q.sel(RESOURCE_DRIFT, **mine)} == 1))"
         ),
         "latency_buckets": (
             f"sum by (le) (increase({q.sel(APPLY_LATENCY, '_bucket')}[$__rate_interval]))"
@@ -58,6 +59,11 @@ def queries(ctx: Context) -> dict[str, str]:
         ),
         "applied": f"sum by (kind) (increase({q.sel(REVISIONS_APPLIED)}[$__rate_interval]))",
     }
+    for state in ROLLOUT_STATES:
+        out[f"now_{state}"] = (
+            f"sum by ({identity}) ({q.sel(ROLLOUT_CLUSTERS, state=eq(state), **mine)})"
+        )
+    return out
 
 
 def build(ctx: Context) -> dict[str, Any]:
@@ -65,25 +71,30 @@ def build(ctx: Context) -> dict[str, Any]:
     grid = Grid()
     grid.add(
         timeseries(
-            "Clusters with each revision of $source",
-            [target(Q["clusters_per_revision"], "A", "{{applied_revision}}")],
-            "Clusters whose Kustomizations or HelmReleases following the source have applied "
-            "each revision: a rollout is one line rising while the previous one falls.",
+            "Clusters per revision and state of $object",
+            [target(Q["progress"], "A", "{{revision}} {{state}}")],
+            "Clusters running the chosen Kustomizations or HelmReleases, by the revision each is "
+            "rolling out to and its state there: a rollout is 'applied' rising while 'pending' "
+            "falls; 'failing' is where it broke.",
+            stacked=True,
         ),
-        16,
+        14,
         9,
     )
     grid.add(
         table(
-            "Revisions now",
-            [target(Q["revisions_now"], "A", instant=True)],
-            "Clusters per applied revision of each source now.",
-            columns=[*SOURCE, "applied_revision", "Value"],
-            rename={"Value": "clusters"},
-            links={"source_name": drilldown(ctx, "sources", source="source_name")},
-            sort=("clusters", True),
+            "Rollouts now",
+            [
+                target(Q[f"now_{state}"], chr(ord("A") + i), instant=True)
+                for i, state in enumerate(ROLLOUT_STATES)
+            ],
+            "Per object and revision: clusters applied, still pending, failing.",
+            columns=["kind", "namespace", "name", "revision", "Value #A", "Value #B", "Value #C"],
+            rename={"Value #A": "applied", "Value #B": "pending", "Value #C": "failing"},
+            links={"name": drilldown(ctx, "rollouts", object="name", namespace="namespace")},
+            sort=("pending", True),
         ),
-        8,
+        10,
         9,
     )
     grid.add(
@@ -110,8 +121,8 @@ def build(ctx: Context) -> dict[str, Any]:
             ctx,
             "Clusters lagging behind",
             Q["lagging"],
-            "Kustomizations and HelmReleases following $source that have not applied the "
-            "revision their source offers, and for how long.",
+            "Where $object has not applied the revision its source offers (or it attempts), "
+            "and for how long.",
             labels=("applied_revision", "wanted_revision"),
             header="lagging for",
         ),
@@ -128,12 +139,12 @@ def build(ctx: Context) -> dict[str, Any]:
         8,
         9,
     )
-    appliers = ctx.q.sel(RESOURCE_INFO, variables=("cluster",), kind=APPLIERS)
+    objects = ctx.q.sel(ROLLOUT_CLUSTERS, variables=("namespace", "kind"))
     return dashboard(
         ctx,
         NAME,
         TITLE,
-        "How a source revision spreads over the fleet, and which clusters lag behind.",
+        "How a revision spreads over the fleet, object by object, and which clusters lag behind.",
         grid,
-        extra_variables=[template(ctx, "source", appliers, "source_name")],
+        extra_variables=[template(ctx, "object", objects, "name")],
     )

@@ -150,7 +150,7 @@ def build(ctx: Context) -> dict[str, Any]:
             [target(Q["revision_by_cluster"], "A", instant=True)],
             "The revision each cluster has of the chosen source, with its URL and ref.",
             columns=[c, "kind", "namespace", "name", "applied_revision", "ref", "url"],
-            links={"name": drilldown(ctx, "rollouts", source="name")},
+            links={c: drilldown(ctx, "cluster", cluster=c)},
         ),
         12,
         10,

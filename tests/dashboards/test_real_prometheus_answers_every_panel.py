@@ -187,14 +187,24 @@ async def test_cluster_dashboard_lists_every_object_of_the_cluster(fleet: World)
 
 
 async def test_rollout_shows_clusters_applied_and_the_one_lagging(fleet: World) -> None:
-    per_revision = await ask(fleet, "rollouts", "clusters_per_revision", source="flux-system")
-    counts = {r["metric"]["applied_revision"]: float(r["value"][1]) for r in per_revision}
-    assert counts[fleet.revision] == 2  # c1 and c3; c2 cannot build
-    now = await ask(fleet, "rollouts", "revisions_now", source="flux-system")
-    assert {(r["metric"]["applied_revision"], float(r["value"][1])) for r in now} >= {
-        (fleet.revision, 2.0)
+    ks = {"object": "flux-system", "kind": "Kustomization"}
+    progress = {
+        (r["metric"]["revision"], r["metric"]["state"]): float(r["value"][1])
+        for r in await ask(fleet, "rollouts", "progress", **ks)
     }
-    lagging = await ask(fleet, "rollouts", "lagging", source="flux-system")
+    # c1 and c3 applied the second commit; c2 attempts it and fails to build
+    assert progress == {(fleet.revision, "applied"): 2, (fleet.revision, "failing"): 1}
+    for state, clusters in (("applied", 2), ("failing", 1)):
+        (row,) = await ask(fleet, "rollouts", f"now_{state}", **ks)
+        assert row["metric"] == {
+            "kind": "Kustomization",
+            "namespace": "flux-system",
+            "name": "flux-system",
+            "revision": fleet.revision,
+        }
+        assert float(row["value"][1]) == clusters
+    assert await ask(fleet, "rollouts", "now_pending", **ks) == []
+    lagging = await ask(fleet, "rollouts", "lagging", **ks)
     assert {r["metric"]["cluster"] for r in lagging} == {"c2"}
     assert {r["metric"]["wanted_revision"] for r in lagging} == {fleet.revision}
     assert 0 < number(await ask(fleet, "rollouts", "latency_p50")) < 86400
