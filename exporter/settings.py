@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from plumbing.durations import parse_seconds
+from plumbing.http_server import parse_address
 
 PerObjectMode = Literal["all", "not-ready", "none"]
 ShardBy = Literal["auto", "cluster", "object"]
@@ -215,12 +216,8 @@ def validate(settings: ExporterSettings, key_path: str = "exporter") -> None:
 
 
 def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:9797`` for IPv6) to a host and port."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port_text)
+    """``HOST:PORT`` (``[::1]:9797`` for IPv6) to a host and port; ``ValueError`` if not."""
+    return parse_address(value)
 
 
 def _check_listen(value: str, key_path: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 _TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+_BLOCKED = {signal.SIGINT, *_TERMINATING}
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
@@ -34,14 +35,22 @@ def private_temp_dir(prefix: str) -> Iterator[Path]:
     inside the block). Removal runs with those signals blocked, so a second signal cannot
     interrupt it halfway.
     """
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    # The handlers go in first, and signals wait while the directory is made: one arriving
+    # between mkdir and the assignment below would leave a directory nobody knows about.
     previous = {signum: signal.signal(signum, _exit_on_signal) for signum in _TERMINATING}
+    path: Path | None = None
     try:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED)
+        try:
+            path = Path(tempfile.mkdtemp(prefix=prefix))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         yield path
     finally:
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *_TERMINATING})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED)
         try:
-            shutil.rmtree(path, ignore_errors=True)
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         finally:

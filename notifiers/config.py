@@ -33,6 +33,7 @@ from notifiers.owners import OwnersConfig, Team
 from notifiers.providers import PROVIDERS, ProviderOptions
 from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig, parse_exporters, parse_rollouts
 from notifiers.routing import Matcher, RouteNode, TimeInterval, parse_matcher, parse_time_range
+from plumbing.http_server import parse_address
 
 # ---- the typed configuration ----
 
@@ -228,10 +229,10 @@ def config_from_mapping(
 
 
 def parse_listen(value: str, path: str) -> tuple[str, int]:
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(path, f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "0.0.0.0", int(port_text)
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise ConfigError(path, str(exc)) from None
 
 
 def _parse_retry(value: Any, path: str, default: RetryPolicy) -> RetryPolicy:

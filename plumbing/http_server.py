@@ -22,6 +22,17 @@ class ListenError(Exception):
     """The server could not listen; the message is one line naming the address and why."""
 
 
+def parse_address(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9797`` for IPv6; an empty host is every address) to host and port.
+
+    Raises ``ValueError`` naming the value; callers add where it came from.
+    """
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port_text)
+
+
 def format_address(host: str, port: int) -> str:
     """``HOST:PORT``, with IPv6 hosts in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxwatch.tempdirs import private_temp_dir
+from plumbing.http_server import parse_address
 from simulator.scenario import PRESETS, Scenario, ScenarioError, load_scenario, preset
 from simulator.server import SimulatorServer
 
@@ -121,10 +122,10 @@ def auto_history(clusters: int) -> int:
 
 
 def _listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--listen {value!r}: expected HOST:PORT")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise ValueError(f"--listen: {exc}") from None
 
 
 def build_server(args: argparse.Namespace, state_dir: Path) -> SimulatorServer:
@@ -197,22 +198,20 @@ async def serve_until_stopped(sim: SimulatorServer, banner: str = "") -> None:
         loop.add_signal_handler(sig, stop.set)
     if banner:
         print(banner, flush=True)
-    try:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), STATS_EVERY)
-            except TimeoutError:
-                stats = sim.stats()
-                log.info(
-                    "at %s: %d status changes, %d faults, %d watches open",
-                    stats["simulated_time"],
-                    stats["status_changes"],
-                    stats["faults_injected"],
-                    stats["watchers"],
-                )
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    # The handlers stay until the loop closes: a second signal while the simulator shuts down
+    # must not kill it before its temporary directory is removed.
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), STATS_EVERY)
+        except TimeoutError:
+            stats = sim.stats()
+            log.info(
+                "at %s: %d status changes, %d faults, %d watches open",
+                stats["simulated_time"],
+                stats["status_changes"],
+                stats["faults_injected"],
+                stats["watchers"],
+            )
 
 
 async def _main(args: argparse.Namespace, state_dir: Path) -> int:
