@@ -131,6 +131,20 @@ def _post(options: SlackOptions, body: dict[str, Any], role: str, **extra: Any) 
     return SlackCall("chat.postMessage", args, role)  # type: ignore[arg-type]
 
 
+def _state(anchor: ThreadAnchor) -> dict[str, Any]:
+    try:
+        found = json.loads(anchor.state)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _names(clusters: Sequence[str], shown: int = 10) -> str:
+    if len(clusters) <= shown:
+        return ", ".join(clusters)
+    return ", ".join(clusters[:shown]) + f", ... and {len(clusters) - shown} more"
+
+
 def plan_slack(
     notification: Notification,
     options: SlackOptions,
@@ -146,6 +160,7 @@ def plan_slack(
         notification, dashboard_url=options.dashboard_url, runbook_url=options.runbook_url
     )
     at = _event_time(notification)
+    view_clusters = list(notification.summary["clusters"])
     if options.mode == "webhook":
         return SlackPlan((SlackCall("webhook", _message_args(view, ""), "single"),), "", None)
     if not options.threads:
@@ -183,13 +198,28 @@ def plan_slack(
             (update, reply), anchor.incident, replace(anchor, closed=closes, state=state)
         )
     if view.kind == "rollout" and rollout_anchor is not None:
+        # A fleet rollout: each cluster's news replies in the thread and the parent counts them.
+        clusters = sorted(set(_state(rollout_anchor).get("clusters", [])) | set(view_clusters))
+        status_line = f"Rolled out on {len(clusters)} clusters so far: {_names(clusters)}"
+        update = SlackCall(
+            "chat.update",
+            {
+                "channel": rollout_anchor.channel,
+                "ts": rollout_anchor.ts,
+                **_message_args(replace(view, where=f"{len(clusters)} clusters"), status_line),
+            },
+            "update",
+        )
         reply = _post(
             replace(options, channel=rollout_anchor.channel),
             _message_args(view, ""),
             "reply",
             thread_ts=rollout_anchor.ts,
         )
-        return SlackPlan((reply,), rollout_anchor.incident, rollout_anchor)
+        state = json.dumps({"kind": "rollout", "clusters": clusters}, sort_keys=True)
+        return SlackPlan(
+            (update, reply), rollout_anchor.incident, replace(rollout_anchor, state=state)
+        )
     if view.kind in OPENING_KINDS or view.kind == "rollout":
         status_line = f"{view.label} since {_stamp(at)}" if view.kind in OPENING_KINDS else ""
         parent = _post(options, _message_args(view, status_line), "parent")
@@ -200,7 +230,7 @@ def plan_slack(
             channel="",
             ts="",
             opened_at=at,
-            state=json.dumps({"kind": view.kind}, sort_keys=True),
+            state=json.dumps({"kind": view.kind, "clusters": view_clusters}, sort_keys=True),
             # a rollout's thread is never "open": failures of the object start their own
             closed=view.kind == "rollout",
         )

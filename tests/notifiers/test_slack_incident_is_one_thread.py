@@ -315,3 +315,31 @@ async def test_default_pace_is_about_one_message_per_second(
     times = sorted(at for channel, at in slack.post_log if channel == "C0FLUX")
     assert times[-1] - times[0] >= 2.5  # 3 at once, then one per second
     assert all(m == "chat.postMessage" for m, _ in slack.calls)  # no 429 was needed
+
+
+async def test_a_fleet_rollout_is_one_thread_counting_clusters(
+    tmp_path: Path, slack: FakeSlack
+) -> None:
+    doc = bridge_config(tmp_path / "state", {"chat": slack_destination(tmp_path, slack)})
+    bridge = await running(doc)
+    t0 = time.time()
+    try:
+        for i, cluster in enumerate(["prod-eu-1", "prod-eu-2", "prod-us-1"], start=1):
+            await bridge.accept_transition(
+                transition(
+                    "revision_applied",
+                    "ready",
+                    "ReconciliationSucceeded",
+                    t0 + i,
+                    cluster=cluster,
+                    previous_status="ready",
+                    latency_seconds=40.0 + i,
+                )
+            )
+            await eventually(lambda i=i: statuses(tmp_path / "state").get("delivered") == i)
+    finally:
+        await bridge.stop()
+    (parent,) = slack.parents()
+    assert len(slack.replies(parent)) == 2
+    assert parent.updates == 2
+    assert "Rolled out on 3 clusters so far: prod-eu-1, prod-eu-2, prod-us-1" in parent.text
