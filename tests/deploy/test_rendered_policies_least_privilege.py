@@ -6,6 +6,7 @@ cannot quietly widen what fluxwatch may do in a cluster.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -30,15 +31,44 @@ def _rules(objects: tuple[Manifest, ...]) -> Iterator[tuple[str, dict[str, Any]]
                 yield f"{obj['kind']}/{obj['metadata']['name']}", rule
 
 
+def rbac_violations(objects: tuple[Manifest, ...] | list[Manifest]) -> list[str]:
+    """Every grant beyond get/list/watch on the kinds the exporter watches."""
+    found = []
+    for where, rule in _rules(tuple(objects)):
+        found += [f"{where}: verb {v}" for v in sorted(set(rule.get("verbs", [])) - READ_VERBS)]
+        found += [f"{where}: {key}" for key in ("nonResourceURLs", "resourceNames") if key in rule]
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                if (group, resource) not in WATCHED:
+                    found.append(f"{where}: {group}/{resource}")
+    return found
+
+
 @pytest.mark.parametrize("example", example_names())
 def test_rbac_reads_flux_kinds_and_nothing_else(example: str) -> None:
-    for where, rule in _rules(render_example(example)):
-        assert set(rule["verbs"]) <= READ_VERBS, where
-        assert "nonResourceURLs" not in rule, where
-        assert "resourceNames" not in rule, where
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                assert (group, resource) in WATCHED, f"{where}: {group}/{resource}"
+    assert rbac_violations(render_example(example)) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "violation"),
+    [
+        (
+            {
+                "apiGroups": ["helm.toolkit.fluxcd.io"],
+                "resources": ["helmreleases"],
+                "verbs": ["patch"],
+            },
+            "verb patch",
+        ),
+        ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}, "/secrets"),
+        ({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, "verb *"),
+        ({"nonResourceURLs": ["/metrics"], "verbs": ["get"]}, "nonResourceURLs"),
+    ],
+)
+def test_rbac_policy_catches_a_wider_grant(rule: dict[str, Any], violation: str) -> None:
+    objects = copy.deepcopy(list(render_example("defaults")))
+    next(o for o in objects if o["kind"] == "ClusterRole")["rules"].append(rule)
+    assert any(violation in v for v in rbac_violations(objects))
 
 
 @pytest.mark.parametrize("example", ["defaults", "tenant"])
@@ -68,25 +98,55 @@ def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return list(pod.get("initContainers", [])) + list(pod["containers"])
 
 
-@pytest.mark.parametrize("example", example_names())
-def test_every_container_is_non_root_read_only_without_capabilities(example: str) -> None:
-    for name, pod in pod_specs(render_example(example)):
+def pod_violations(objects: tuple[Manifest, ...] | list[Manifest]) -> list[str]:
+    """Every way a workload's pods are less locked down than the chart promises."""
+    found = []
+    for name, pod in pod_specs(objects):
         pod_context = pod.get("securityContext", {})
-        for host_namespace in ("hostNetwork", "hostPID", "hostIPC"):
-            assert not pod.get(host_namespace), name
-        assert not [v for v in pod.get("volumes", []) if "hostPath" in v], name
+        found += [f"{name}: {key}" for key in ("hostNetwork", "hostPID", "hostIPC") if pod.get(key)]
+        found += [
+            f"{name}: hostPath {v['name']}" for v in pod.get("volumes", []) if "hostPath" in v
+        ]
         for container in _containers(pod):
-            where = f"{example}: {name}/{container['name']}"
+            where = f"{name}/{container['name']}"
             context = container.get("securityContext", {})
             effective = {**pod_context, **context}
-            assert effective.get("runAsNonRoot") is True, where
-            assert effective.get("runAsUser", 0) != 0, where
-            assert context.get("readOnlyRootFilesystem") is True, where
-            assert context.get("allowPrivilegeEscalation") is False, where
-            assert context.get("privileged", False) is False, where
-            assert context.get("capabilities", {}).get("drop") == ["ALL"], where
-            assert not context.get("capabilities", {}).get("add"), where
-            assert effective.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+            capabilities = context.get("capabilities", {})
+            checks = {
+                "runAsNonRoot": effective.get("runAsNonRoot") is True,
+                "runAsUser": effective.get("runAsUser", 0) != 0,
+                "readOnlyRootFilesystem": context.get("readOnlyRootFilesystem") is True,
+                "allowPrivilegeEscalation": context.get("allowPrivilegeEscalation") is False,
+                "privileged": context.get("privileged", False) is False,
+                "capabilities.drop": capabilities.get("drop") == ["ALL"],
+                "capabilities.add": not capabilities.get("add"),
+                "seccompProfile": effective.get("seccompProfile", {}).get("type")
+                == "RuntimeDefault",
+            }
+            found += [f"{where}: {key}" for key, ok in checks.items() if not ok]
+    return found
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_every_container_is_non_root_read_only_without_capabilities(example: str) -> None:
+    assert pod_violations(render_example(example)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "violation"),
+    [
+        ({"readOnlyRootFilesystem": False}, "readOnlyRootFilesystem"),
+        ({"capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]}}, "capabilities.add"),
+        ({"runAsUser": 0}, "runAsUser"),
+        ({"allowPrivilegeEscalation": True}, "allowPrivilegeEscalation"),
+        ({"seccompProfile": {"type": "Unconfined"}}, "seccompProfile"),
+    ],
+)
+def test_pod_policy_catches_a_weaker_container(change: dict[str, Any], violation: str) -> None:
+    objects = copy.deepcopy(list(render_example("defaults")))
+    workload = next(o for o in objects if o["kind"] == "StatefulSet")
+    workload["spec"]["template"]["spec"]["containers"][0]["securityContext"].update(change)
+    assert any(v.endswith(violation) for v in pod_violations(objects))
 
 
 @pytest.mark.parametrize("example", example_names())
