@@ -814,6 +814,10 @@ class Outbox:
         for key in stale:
             del self._dedup[key]
             self._dirty_dedup.discard(key)
+        # Groups last flushed that long ago: prune deletes their rows too (far beyond any
+        # group_interval), so the memory of every group ever seen does not grow forever.
+        for gkey in [g for g, at in self._last_flush.items() if at < before]:
+            del self._last_flush[gkey]
         return len(stale)
 
     def _snapshot_dedup(self, conn: sqlite3.Connection, now: float) -> None:

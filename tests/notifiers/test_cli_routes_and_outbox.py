@@ -193,6 +193,7 @@ async def test_outbox_is_pruned_after_retention(
         await prune_at(2 * 60)  # past the retention: all of it goes
         # but what the objects last were: they are failing, a recovery is still owed
         assert rows() == {"events": 0, "deliveries": 0, "notifications": 0, "dedup_state": 5}
+        assert bridge.outbox._last_flush == {}  # memory of the groups goes with their rows
     finally:
         conn.close()
         await bridge.stop()
