@@ -8,6 +8,7 @@ metadata keys, and payloads inside the target's limits for hypothesis-generated 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -194,3 +195,66 @@ def test_preview_shows_what_the_builder_builds(name: str) -> None:
     assert [r.body for r in preview.requests] == [r.body for r in k.build(n)]
     for secret in k.secrets:  # each secret is covered by something the preview masks
         assert any(secret in m or m in secret for m in preview.secrets)
+
+
+# ---- what real networks do: dropped connections and answers that never come ----
+
+
+class MisbehavingServer:
+    """Reads part of a request, then resets the connection (drop) or never answers (hang)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.handlers: set[asyncio.Task[object]] = set()
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        await reader.read(1024)
+        if self.mode == "drop":
+            writer.transport.abort()  # RST mid-request
+            return
+        try:
+            await asyncio.Event().wait()  # until closed: the provider's timeout must fire
+        finally:
+            writer.transport.abort()
+
+    async def __aenter__(self) -> MisbehavingServer:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in self.handlers:
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+        await self.server.wait_closed()
+
+
+@pytest.mark.parametrize("mode", ["drop", "hang"])
+@pytest.mark.parametrize("name", HTTP)
+async def test_dropped_and_hanging_connections_are_retried(
+    name: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    k = kit(name)
+    http = HttpClient()
+    from notifiers.providers.base import ProviderContext
+
+    ctx = ProviderContext(http=http, console=io.StringIO(), clock=time.time)
+    try:
+        async with MisbehavingServer(mode) as server:
+            url = f"http://127.0.0.1:{server.port}"
+            provider = PROVIDERS[name].create("dest", k.options_for(url))
+            outcome = await provider.send(kinds()["failing"], ctx, 0.5)
+    finally:
+        await http.close()
+    assert isinstance(outcome, Retry), outcome
+    for secret in k.secrets:
+        assert secret not in outcome.reason
+        assert secret not in caplog.text
