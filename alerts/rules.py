@@ -38,18 +38,27 @@ def _kinds_regex(kinds: tuple[str, ...] | list[str]) -> str:
 
 
 def failing_objects(q: Query, kind_matcher: str) -> str:
-    """Objects failing for their own or an upstream reason, one series per object with
-    ``reason`` (= the root cause's reason) and the ``root_*`` labels; status flaps between
-    failing and progressing on every retry, so it is aggregated away."""
+    """Objects failing for their own reason, one series per object with ``reason`` and the
+    ``root_*`` labels. Status flaps between failing and progressing on every retry, so it is
+    aggregated away (the exporter keeps the failure in ``root_reason`` meanwhile).
+
+    Only root causes alert: an object is kept when it is the root of some not-ready object's
+    chain (its own, at least). A broken GitRepository with twenty Kustomizations blocked behind
+    it is one alert, not twenty-one.
+    """
     status = q.exporter(
         ex.RESOURCE_STATUS,
         kind=kind_matcher,
         status=re_(NOT_READY_WHILE_FAILING),
         root_reason=nre("|".join(NOT_A_FAILURE)),
     )
+    roots = q.exporter(ex.RESOURCE_STATUS, root_name=ne(""))
+    for label in ("kind", "namespace", "name"):
+        roots = f'label_replace({roots}, "{label}", "$1", "root_{label}", "(.+)")'
     return (
         f"label_replace(max by ({q.identity()}, {ROOT_LABELS}) ({status}), "
-        '"reason", "$1", "root_reason", "(.+)")'
+        f'"reason", "$1", "root_reason", "(.+)")\n'
+        f"  and on ({q.identity()}) {roots}"
     )
 
 
@@ -59,8 +68,8 @@ def _object_words(q: Query) -> str:
 
 def _root_words() -> str:
     return (
-        f"Root cause: {lbl('root_kind')} {lbl('root_namespace')}/{lbl('root_name')} "
-        f"({lbl('root_reason')})."
+        "It is the root cause: objects blocked behind it (dependsOn, sources) do not alert on "
+        "their own; cluster_root:flux_resource_status_not_ready:count counts them."
     )
 
 

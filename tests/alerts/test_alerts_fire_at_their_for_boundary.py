@@ -18,6 +18,10 @@ from alerts.settings import AlertSettings, with_overrides
 from tests.alerts.promtool_cases import RUNBOOKS, run_promtool, series
 
 JOB = {"job": "fluxwatch", "instance": "exporter:9797"}
+ROOT_WORDS = (
+    "It is the root cause: objects blocked behind it (dependsOn, sources) do not alert on their "
+    "own; cluster_root:flux_resource_status_not_ready:count counts them."
+)
 BRIDGE = {"job": "fluxwatch-bridge", "instance": "bridge:9095"}
 WATCHES_FAILING = (
     "{cluster} answers, but the exporter has not finished listing its Flux kinds or its "
@@ -107,7 +111,7 @@ CASES = [
         },
         "HelmRelease checkout/cart on c1 has been failing for more than 15m: UpgradeFailed",
         "HelmRelease checkout/cart on c1 is not ready and Flux's last attempt failed with "
-        "UpgradeFailed. Root cause: HelmRelease checkout/cart (UpgradeFailed).",
+        "UpgradeFailed. " + ROOT_WORDS,
     ),
     Case(
         "failing-canary-own-threshold",
@@ -138,7 +142,7 @@ CASES = [
         },
         "Canary search/frontend on c1 has been failing for more than 10m: Failed",
         "Canary search/frontend on c1 is not ready and Flux's last attempt failed with Failed. "
-        "Root cause: Canary search/frontend (Failed).",
+        + ROOT_WORDS,
     ),
     Case(
         "source-fetch-failing",
@@ -174,7 +178,7 @@ CASES = [
         "GitRepository payments/podinfo on c2 cannot fetch for more than 30m: GitOperationFailed",
         "GitRepository payments/podinfo on c2 fails to fetch (GitOperationFailed); it still "
         "serves its last artifact, so new commits and chart versions do not reach the cluster. "
-        "Root cause: GitRepository payments/podinfo (GitOperationFailed).",
+        + ROOT_WORDS,
     ),
     Case(
         "helmrelease-retries-exhausted",
@@ -548,6 +552,34 @@ def test_alert_fires_after_for_and_resolves(case: Case, tmp_path: Path, promtool
 
 
 NEVER = [
+    (
+        # the HelmRelease waits on a failing HelmRepository: the source alerts, not its dependent
+        "blocked-behind-a-failing-source",
+        "FluxResourceFailing",
+        [
+            series(
+                "flux_resource_status",
+                status(
+                    CART,
+                    "failing",
+                    "ArtifactFailed",
+                    ("HelmRepository", "checkout", "cart-charts", "IndexationFailed"),
+                ),
+                "1x40",
+            ),
+            series(
+                "flux_resource_status",
+                status(
+                    obj("c1", "HelmRepository", "checkout", "cart-charts"),
+                    "failing",
+                    "IndexationFailed",
+                    ("HelmRepository", "checkout", "cart-charts", "IndexationFailed"),
+                ),
+                "1x40",
+            ),
+        ],
+        40,
+    ),
     (
         "healthy-progressing-object",
         "FluxResourceFailing",
