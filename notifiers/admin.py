@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from notifiers.outbox import DB_NAME, connect, replay
+from notifiers.maintenance import replay
+from notifiers.store import DB_NAME, connect
 
 STATUSES = ("pending", "delivered", "dead")
 

@@ -29,17 +29,10 @@ from notifiers.config import BridgeConfig
 from notifiers.delivery import Dispatcher
 from notifiers.http import HttpClient
 from notifiers.intake import IntakeError, IntakeHandlers, new_event_id, parse_transition
+from notifiers.maintenance import dead_counts, pending_counts, prune, take_requeued
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event, Notification
-from notifiers.outbox import (
-    IngestItem,
-    Outbox,
-    OutboxError,
-    dead_counts,
-    pending_counts,
-    prune,
-    take_requeued,
-)
+from notifiers.outbox import IngestItem, Outbox, OutboxError
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
 from notifiers.rolloutservice import RolloutService
 from notifiers.routing import Decision, route_event

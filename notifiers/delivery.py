@@ -39,6 +39,7 @@ from notifiers.retry import (
     bucket_take,
     next_step,
 )
+from notifiers.store import load_pending
 
 log = logging.getLogger("fluxwatch.bridge.delivery")
 
@@ -157,7 +158,7 @@ class Dispatcher:
         held = list(dest.queue)
         try:
             rows = await self.outbox.call(
-                lambda conn: Outbox.load_pending(conn, name, after=after, exclude=held, limit=limit)
+                lambda conn: load_pending(conn, name, after=after, exclude=held, limit=limit)
             )
         except asyncio.CancelledError:
             raise

@@ -12,11 +12,8 @@ is due it becomes one ``notifications`` row (its member deliveries point to it) 
 transaction, so a crash can never split or re-shape a notification: after a restart it is sent
 again with the same idempotency key.
 
-Tables: ``events`` (normalised event JSON and the raw payload), ``deliveries`` (one per event
-and destination), ``notifications`` (what a destination receives; status pending, delivered or
-dead), ``dedup_state`` and ``meta`` (the snapshot and the last event it covers), ``groups``
-(last flush per group), ``thread_anchors`` (where each incident's chat thread lives, written
-with the delivery that created or moved it).
+The tables and every query over them are in ``notifiers.store``; pruning and operator actions
+in ``notifiers.maintenance``.
 """
 
 from __future__ import annotations
@@ -27,17 +24,14 @@ import contextlib
 import heapq
 import json
 import logging
-import math
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from notifiers.dedup import DedupState, decide, dedup_key
 from notifiers.model import BAD_STATUSES, Event, Notification, ThreadAnchor, idempotency_key
@@ -49,188 +43,23 @@ from notifiers.noise import (
     release_held,
 )
 from notifiers.routing import Target
+from notifiers.store import (
+    DB_NAME,
+    INGEST_CHUNK,
+    UPSERT_DEDUP,
+    UPSERT_DEDUP_TAIL,
+    compact_json,
+    connect,
+    insert_rows,
+    read_thread_anchor,
+    write_ingest_rows,
+    write_thread_anchor,
+)
 
 log = logging.getLogger("fluxwatch.bridge.outbox")
 
-DB_NAME = "outbox.sqlite3"
 SNAPSHOT_SECONDS = 1.0  # how often changed de-duplication state is written
 POLL_SECONDS = 0.0005  # how often the loop looks for finished transactions while it waits
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    source TEXT NOT NULL,
-    object_key TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    body TEXT NOT NULL,
-    raw TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    event_seq INTEGER NOT NULL,
-    destination TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    route TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    due_at REAL NOT NULL,
-    group_interval REAL NOT NULL,
-    notification_id INTEGER
-);
-CREATE TABLE IF NOT EXISTS notifications (
-    id INTEGER PRIMARY KEY,
-    destination TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_attempt_at REAL,
-    last_error TEXT NOT NULL DEFAULT '',
-    last_status_code INTEGER,
-    delivered_at REAL,
-    total_events INTEGER NOT NULL,
-    delivery_ids TEXT NOT NULL,
-    object_keys TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    clusters TEXT NOT NULL DEFAULT '[]',
-    requeued INTEGER NOT NULL DEFAULT 0,
-    retry_since REAL
-);
-CREATE INDEX IF NOT EXISTS notifications_by_status ON notifications(status, destination);
-CREATE TABLE IF NOT EXISTS dedup_state (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    revision TEXT NOT NULL,
-    at REAL NOT NULL,
-    was_bad INTEGER NOT NULL,
-    applied_revision TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS thread_anchors (
-    destination TEXT NOT NULL,
-    incident TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    ts TEXT NOT NULL,
-    opened_at REAL NOT NULL,
-    state TEXT NOT NULL,
-    closed INTEGER NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (destination, incident)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS groups (
-    destination TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    last_flush_at REAL NOT NULL,
-    PRIMARY KEY (destination, group_key)
-) WITHOUT ROWID;
-"""
-
-
-_EVENT_COLUMNS = "seq, id, received_at, source, object_key, decision, body, raw"
-_DELIVERY_COLUMNS = (
-    "id, event_seq, destination, group_key, route, status, created_at, due_at, group_interval"
-)
-_DEDUP_COLUMNS = "key, status, reason, revision, at, was_bad, applied_revision"
-_DEDUP_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in _DEDUP_COLUMNS.split(", ")[1:])
-_UPSERT_DEDUP = f"INSERT INTO dedup_state ({_DEDUP_COLUMNS})"
-_UPSERT_DEDUP_TAIL = f"ON CONFLICT(key) DO UPDATE SET {_DEDUP_UPDATE}"
-
-
-def _from_json(head: str, width: int, source: str, tail: str = "") -> str:
-    select = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(width))
-    where = " WHERE true " + tail if tail else ""
-    return f"{head} SELECT {select} FROM json_each({source}){where}"
-
-
-# Intake rows go through this view: one multi-row INSERT writes a whole batch of events, and
-# the trigger adds each event's delivery rows from its JSON ``targets`` (see Outbox._process).
-INGEST_TRIGGER = f"""
-CREATE VIEW IF NOT EXISTS ingest_events AS
-    SELECT {_EVENT_COLUMNS}, '' AS targets FROM events;
-CREATE TRIGGER IF NOT EXISTS ingest_events_insert INSTEAD OF INSERT ON ingest_events BEGIN
-    INSERT INTO events ({_EVENT_COLUMNS}) VALUES
-        (NEW.seq, NEW.id, NEW.received_at, NEW.source, NEW.object_key, NEW.decision, NEW.body,
-         NEW.raw);
-    INSERT INTO deliveries ({_DELIVERY_COLUMNS})
-        SELECT json_extract(value, '$[0]'), NEW.seq, json_extract(value, '$[1]'),
-               json_extract(value, '$[2]'), json_extract(value, '$[3]'), 'pending',
-               json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-               json_extract(value, '$[6]')
-        FROM json_each(NEW.targets);
-END;
-"""
-_INGEST_CHUNK = 1000  # rows per statement: 9,000 parameters, under SQLite's 32,766
-
-
-_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def compact_json(value: Any, *floats: float | None) -> str:
-    """JSON text of a stored row's value; ``floats`` are every float inside ``value``.
-
-    orjson encodes an event ten times faster than ``json`` (0.5 µs against 6 µs here), and this
-    runs in the writer thread holding the GIL that the event loop needs, once or twice per
-    event. What is stored reads back identically: where orjson would differ (NaN and infinities,
-    which it writes as null) or refuses (a lone surrogate, an integer beyond 64 bits, a key that
-    is not a string), the value goes through ``json`` as before. Only the text differs: UTF-8
-    instead of ``\\u`` escapes, which SQLite and every reader parse alike.
-    """
-    if all(f is None or math.isfinite(f) for f in floats):
-        try:
-            return orjson.dumps(value).decode()
-        except TypeError:
-            pass
-    return _COMPACT(value)
-
-
-def write_ingest_rows(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert intake rows with one multi-row statement per chunk (native parameters).
-
-    ``executemany`` would step once per row and release the GIL around every step; with the
-    event loop busy on the other side, each hand-back can wait. One statement is one step.
-    """
-    for start in range(0, len(rows), _INGEST_CHUNK):
-        chunk = rows[start : start + _INGEST_CHUNK]
-        marks = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk))
-        params = [value for row in chunk for value in row]
-        sql = f"INSERT INTO ingest_events ({_EVENT_COLUMNS}, targets) VALUES {marks}"
-        conn.execute(sql, params)
-
-
-def connect(path: Path, *, synchronous: str = "full") -> sqlite3.Connection:
-    """A connection with the bridge's pragmas; also used by ``fluxwatch outbox``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=30.0, cached_statements=512
-    )
-    # Larger pages mean fewer WAL frames, hence fewer write() calls, per group commit.
-    conn.execute("PRAGMA page_size=16384")  # only takes effect when the file is created
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-    conn.execute("PRAGMA busy_timeout=30000")
-    conn.executescript(SCHEMA + INGEST_TRIGGER)
-    _add_missing_columns(conn)
-    return conn
-
-
-# Columns added after the first release, for outboxes created before them.
-_ADDED_COLUMNS: dict[str, dict[str, str]] = {"notifications": {"retry_since": "REAL"}}
-
-
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    for table, columns in _ADDED_COLUMNS.items():
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        for name, decl in columns.items():
-            if name not in have:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,55 +343,6 @@ class Outbox:
             ]
             self._bad_times[key] = sorted(set(self._bad_times.get(key, [])) | set(times))
 
-    @staticmethod
-    def load_pending(
-        conn: sqlite3.Connection,
-        destination: str,
-        *,
-        after: int,
-        exclude: Sequence[int],
-        limit: int,
-    ) -> list[Notification]:
-        """The next ``limit`` pending notifications of ``destination`` above id ``after``, in id
-        order, leaving out those already held (``exclude``)."""
-        return Outbox.load_notifications(
-            conn,
-            "status = 'pending' AND destination = ? AND id > ? "
-            "AND id NOT IN (SELECT value FROM json_each(?))",
-            (destination, after, json.dumps(list(exclude))),
-            limit,
-        )
-
-    @staticmethod
-    def load_notifications(
-        conn: sqlite3.Connection, where: str, params: Sequence[Any] = (), limit: int | None = None
-    ) -> list[Notification]:
-        rows = conn.execute(
-            "SELECT id, destination, group_key, idempotency_key, created_at, payload, "
-            "total_events, object_keys, attempts, next_attempt_at, status, clusters, retry_since "
-            "FROM notifications "
-            f"WHERE {where} ORDER BY id" + ("" if limit is None else f" LIMIT {int(limit)}"),
-            params,
-        ).fetchall()
-        return [
-            Notification(
-                id=r[0],
-                destination=r[1],
-                group_key=r[2],
-                idempotency_key=r[3],
-                created_at=r[4],
-                events=json.loads(r[5]),
-                total_events=r[6],
-                object_keys=frozenset(json.loads(r[7])),
-                attempts=r[8],
-                next_attempt_at=r[9],
-                status=r[10],
-                clusters=tuple(json.loads(r[11])),
-                retry_since=r[12],
-            )
-            for r in rows
-        ]
-
     def _run(self) -> None:
         conn = self._conn
         assert conn is not None
@@ -624,7 +404,7 @@ class Outbox:
             snapshot_due = bool(self._dirty_dedup) and now >= self._next_snapshot
             if (
                 only_ingest
-                and len(rows) <= _INGEST_CHUNK
+                and len(rows) <= INGEST_CHUNK
                 and not (self._due and self._due[0][0] <= now)
                 and not snapshot_due  # else steady intake would postpone it forever
             ):
@@ -832,7 +612,7 @@ class Outbox:
             for k in sorted(self._dirty_dedup)
             if (s := self._dedup.get(k)) is not None
         ]
-        insert_rows(conn, _UPSERT_DEDUP, rows, _UPSERT_DEDUP_TAIL)
+        insert_rows(conn, UPSERT_DEDUP, rows, UPSERT_DEDUP_TAIL)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('dedup_seq', ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -1014,155 +794,5 @@ class Outbox:
         return out
 
 
-def insert_rows(
-    conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = ""
-) -> None:
-    """Insert many rows (the de-duplication snapshot) with one statement over ``json_each``.
-
-    ``executemany`` steps the statement once per row and releases the GIL around every step; with
-    the event loop busy on the other side, each hand-back can wait for the interpreter's switch
-    interval, so a batch of N rows costs N round trips. One statement costs one.
-    """
-    if not rows:
-        return
-    conn.execute(_from_json(head, len(rows[0]), "?", tail), (json.dumps(rows),))
-
-
-def write_thread_anchor(conn: sqlite3.Connection, anchor: ThreadAnchor, now: float) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO thread_anchors (destination, incident, channel, ts, opened_at, "
-        "state, closed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            anchor.destination,
-            anchor.incident,
-            anchor.channel,
-            anchor.ts,
-            anchor.opened_at,
-            anchor.state,
-            int(anchor.closed),
-            now,
-        ),
-    )
-
-
-def read_thread_anchor(
-    conn: sqlite3.Connection, destination: str, incident: str
-) -> ThreadAnchor | None:
-    row = conn.execute(
-        "SELECT channel, ts, opened_at, state, closed FROM thread_anchors "
-        "WHERE destination = ? AND incident = ?",
-        (destination, incident),
-    ).fetchone()
-    if row is None:
-        return None
-    return ThreadAnchor(destination, incident, row[0], row[1], row[2], row[3], bool(row[4]))
-
-
 class OutboxError(Exception):
     """The transaction holding this operation failed; nothing of it was stored."""
-
-
-# ---- maintenance and operator commands (plain functions over a connection) ----
-
-
-def take_requeued(conn: sqlite3.Connection) -> dict[str, list[int]]:
-    """Ids, per destination, of notifications an operator replayed since the last poll."""
-    found: dict[str, list[int]] = {}
-    for nid, destination in conn.execute(
-        "SELECT id, destination FROM notifications WHERE requeued = 1 ORDER BY id"
-    ):
-        found.setdefault(destination, []).append(nid)
-    if found:
-        conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
-    return found
-
-
-def pending_counts(conn: sqlite3.Connection) -> dict[str, tuple[int, float]]:
-    """Per destination: events in pending notifications and the oldest one's creation time."""
-    return {
-        row[0]: (int(row[1]), float(row[2]))
-        for row in conn.execute(
-            "SELECT destination, sum(total_events), min(created_at) FROM notifications "
-            "WHERE status = 'pending' GROUP BY destination"
-        )
-    }
-
-
-def dead_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(
-        conn.execute(
-            "SELECT destination, count(*) FROM notifications WHERE status = 'dead' "
-            "GROUP BY destination"
-        ).fetchall()
-    )
-
-
-def prune(
-    conn: sqlite3.Connection,
-    *,
-    now: float,
-    retention: float,
-    dead_retention: float,
-    dedup_window: float,
-) -> dict[str, int]:
-    """Delete what is delivered and older than the retention, so the file never grows unbounded."""
-    cutoff = now - retention
-    removed: dict[str, int] = {}
-    old_dead = [
-        (r[0], r[1])
-        for r in conn.execute(
-            "SELECT id, delivery_ids FROM notifications WHERE status = 'dead' AND created_at < ?",
-            (now - dead_retention,),
-        )
-    ]
-    for _nid, ids in old_dead:
-        conn.executemany("DELETE FROM deliveries WHERE id = ?", [(i,) for i in json.loads(ids)])
-    conn.executemany("DELETE FROM notifications WHERE id = ?", [(n,) for n, _ in old_dead])
-    removed["dead_notifications"] = len(old_dead)
-    removed["notifications"] = conn.execute(
-        "DELETE FROM notifications WHERE status = 'delivered' AND delivered_at < ?", (cutoff,)
-    ).rowcount
-    removed["deliveries"] = conn.execute(
-        "DELETE FROM deliveries WHERE status = 'delivered' AND created_at < ?", (cutoff,)
-    ).rowcount
-    removed["events"] = conn.execute(
-        "DELETE FROM events WHERE received_at < ? "
-        "AND seq <= (SELECT coalesce(max(value), 0) FROM meta WHERE key = 'dedup_seq') "
-        "AND seq NOT IN "
-        "(SELECT event_seq FROM deliveries WHERE status != 'delivered')",
-        (cutoff,),
-    ).rowcount
-    removed["dedup_state"] = conn.execute(
-        "DELETE FROM dedup_state WHERE was_bad = 0 AND at < ?",
-        (now - max(retention, dedup_window),),
-    ).rowcount
-    removed["thread_anchors"] = conn.execute(
-        "DELETE FROM thread_anchors WHERE closed = 1 AND updated_at < ?", (cutoff,)
-    ).rowcount
-    removed["groups"] = conn.execute(
-        "DELETE FROM groups WHERE last_flush_at < ?", (cutoff,)
-    ).rowcount
-    return removed
-
-
-def replay(conn: sqlite3.Connection, ids: Iterable[int], *, now: float) -> int:
-    """Dead notifications back to pending with a full retry budget; the bridge picks them up.
-
-    Both limits start again: the attempts and the age (``retry_since``), so a notification that
-    died of age gets its hours of retries, not one attempt. The idempotency key is kept, so a
-    destination that applied it before the replay applies it once.
-    """
-    count = 0
-    for nid in ids:
-        count += conn.execute(
-            "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = ?, "
-            "retry_since = ?, requeued = 1 WHERE id = ? AND status = 'dead'",
-            (now, now, nid),
-        ).rowcount
-        row = conn.execute("SELECT delivery_ids FROM notifications WHERE id = ?", (nid,)).fetchone()
-        if row is not None:
-            conn.executemany(
-                "UPDATE deliveries SET status = 'batched' WHERE id = ? AND status = 'dead'",
-                [(d,) for d in json.loads(row[0])],
-            )
-    return count

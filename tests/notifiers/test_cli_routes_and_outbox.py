@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fluxwatch.cli import main
-from notifiers.outbox import connect
+from notifiers.store import connect
 from tests.notifiers.fakes import (
     FakeDestination,
     ManualClock,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from notifiers.intake import new_event_id, parse_flux_event
-from notifiers.outbox import connect
+from notifiers.store import connect
 from tests.notifiers.fakes import (
     FakeDestination,
     ManualClock,

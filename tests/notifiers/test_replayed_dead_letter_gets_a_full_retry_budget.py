@@ -7,7 +7,7 @@ from pathlib import Path
 
 from notifiers.admin import replay_notifications, show_notification
 from notifiers.intake import new_event_id, parse_flux_event
-from notifiers.outbox import connect
+from notifiers.store import connect
 from tests.notifiers.fakes import (
     FakeDestination,
     ManualClock,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from notifiers.outbox import compact_json
+from notifiers.store import compact_json
 
 CASES: list[tuple[str, Any, tuple[float | None, ...]]] = [
     ("plain-event-fields", {"id": "a1", "received_at": 1764483000.123456, "labels": {}}, (1.5,)),
