@@ -110,3 +110,13 @@ async def test_fluxwatch_run_with_the_starter_watches_and_takes_events(tmp_path:
         finally:
             await process.kill()
     assert (tmp_path / "fluxwatch-state" / "outbox.sqlite3").is_file()
+
+
+def test_config_check_summarises_a_good_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(STARTER)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{STARTER}: ok",
+        "  exporter: listens on 127.0.0.1:9797",
+        f"  bridge: listens on 127.0.0.1:9095, state in {STARTER.parent / 'fluxwatch-state'}, "
+        "1 destination(s): console",
+    ]
