@@ -10,7 +10,9 @@ from typing import Any
 
 import helm_python as helm
 import pytest
+import yaml
 
+from tests.conftest import REPO_ROOT
 from tests.deploy.renders import CHART, example_names, example_values, render_chart, render_example
 
 WARNING = 2  # helm lint severities: 1 info, 2 warning, 3 error
@@ -67,3 +69,14 @@ def test_hub_mode_mounts_every_kubeconfig_secret_in_one_rescanned_directory() ->
     assert sts["spec"]["replicas"] == 3
     # A hub reads no objects of its own cluster: no RBAC at all.
     assert not {"ClusterRole", "Role"} & {o["kind"] for o in objects}
+
+
+def test_hub_ingress_exposes_the_intake_paths_only_over_tls() -> None:
+    (ingress,) = [o for o in render_example("hub") if o["kind"] == "Ingress"]
+    (rule,) = ingress["spec"]["rules"]
+    paths = {(p["path"], p["pathType"]) for p in rule["http"]["paths"]}
+    assert paths == {("/flux", "Prefix"), ("/alertmanager", "Exact")}
+    assert ingress["spec"]["tls"] == [{"hosts": [rule["host"]], "secretName": "fluxwatch-tls"}]
+    # The Flux Providers post where the Ingress listens.
+    provider = yaml.safe_load((REPO_ROOT / "deploy/flux/notifications/provider.yaml").read_text())
+    assert provider["spec"]["address"].startswith(f"https://{rule['host']}/flux/")

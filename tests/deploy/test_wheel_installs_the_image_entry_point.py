@@ -25,18 +25,23 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def test_entry_point_is_installed_and_answers(installed_wheel: Path, tmp_path: Path) -> None:
-    fluxwatch = installed_wheel / "fluxwatch"
-    assert fluxwatch.is_file()
-    done = subprocess.run(
-        [str(fluxwatch), "--version"],
-        cwd=tmp_path,
-        env=_clean_env(tmp_path),
+def _fluxwatch(bin_dir: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed entry point, run from outside the checkout as the image runs it."""
+    return subprocess.run(
+        [str(bin_dir / "fluxwatch"), *args],
+        cwd=home,
+        env=_clean_env(home),
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
+        check=False,
     )
+
+
+def test_entry_point_is_installed_and_answers(installed_wheel: Path, tmp_path: Path) -> None:
+    assert (installed_wheel / "fluxwatch").is_file()
+    done = _fluxwatch(installed_wheel, tmp_path, "--version")
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "fluxwatch 0.1.0"
 
 
@@ -44,15 +49,7 @@ def test_entry_point_is_installed_and_answers(installed_wheel: Path, tmp_path: P
 def test_every_command_imports_from_the_installed_wheel(
     installed_wheel: Path, tmp_path: Path, command: str
 ) -> None:
-    done = subprocess.run(
-        [str(installed_wheel / "fluxwatch"), command, "--help"],
-        cwd=tmp_path,
-        env=_clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _fluxwatch(installed_wheel, tmp_path, command, "--help")
     assert done.returncode == 0, done.stderr
     assert f"fluxwatch {command}" in done.stdout
 
