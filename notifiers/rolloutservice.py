@@ -41,7 +41,7 @@ from notifiers.model import Event
 from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig
 from notifiers.rollouts import ClusterObject, parse_object
 from notifiers.rolloutstore import ReportResult, RolloutStore, prune_rollouts
-from notifiers.rolloutview import load_view, render_text
+from notifiers.rolloutview import load_view, render_html, render_text
 from notifiers.statuspublisher import StatusPublisher, StatusTarget
 
 log = logging.getLogger("fluxwatch.bridge.rollouts")
@@ -251,8 +251,11 @@ class RolloutService:
     async def view(self, request: web.Request) -> web.Response:
         now = self.clock()
         rows = await self.store.call(lambda conn: load_view(conn, self.config.fail, now))
-        if request.query.get("format") == "text":
+        fmt = request.query.get("format", "")
+        if fmt == "text":
             return web.Response(text=render_text(rows))
+        if fmt == "html" or (not fmt and "text/html" in request.headers.get("Accept", "")):
+            return web.Response(text=render_html(rows), content_type="text/html")
         return web.json_response({"rollouts": rows}, dumps=lambda d: json.dumps(d, sort_keys=True))
 
     async def _prune(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from html import escape
 from typing import Any
 
 from notifiers.rollouts import FailPolicy, Rollout, fleet_state, slowest, tally
@@ -120,3 +121,12 @@ def render_text(rows: Sequence[Mapping[str, Any]]) -> str:
         for row in table
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The bridge's rollout page: the same table, refreshed by the browser every 5 seconds."""
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta http-equiv='refresh' content='5'><title>fluxwatch rollouts</title></head>"
+        "<body><h1>Fleet rollouts</h1><pre>" + escape(render_text(rows)) + "</pre></body></html>\n"
+    )

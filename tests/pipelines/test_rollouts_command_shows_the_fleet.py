@@ -117,3 +117,37 @@ def test_missing_state_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.startswith("fluxwatch rollouts:")
     assert "\n" not in err
+
+
+async def test_bad_report_is_400_naming_the_field_and_stores_nothing(tmp_path: Path) -> None:
+    runner = BridgeRunner(bridge_document(tmp_path / "state", tmp_path / "token"), tmp_path)
+    await runner.start()
+    bad = {
+        "shard": 0,
+        "total_shards": 1,
+        "synced": True,
+        "clusters": [
+            {"cluster": "c1", "objects": [obj(f"main@sha1:{SHA_A}")]},
+            {"cluster": "c2", "objects": [{"kind": "Kustomization", "name": 7}]},
+        ],
+    }
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                runner.url + "/exporter/v1/rollouts",
+                json=bad,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            ) as resp:
+                assert resp.status == 400
+                answer = await resp.json()
+            async with http.get(runner.url + "/rollouts", headers={"Accept": "text/html"}) as resp:
+                page = await resp.text()
+                assert resp.content_type == "text/html"
+            async with http.get(runner.url + "/rollouts") as resp:
+                rows = (await resp.json())["rollouts"]
+    finally:
+        await runner.stop()
+    assert answer["error"] == "invalid_event"
+    assert answer["message"] == "clusters[1].objects[0].name: expected a string"
+    assert rows == []  # the whole report was refused: c1's valid part is not half-stored
+    assert "no rollouts yet" in page
