@@ -260,29 +260,21 @@ def fleet_alerts(s: AlertSettings) -> list[AlertingRule]:
             q.take(),
         )
     )
-    drift = q.exporter(ex.RESOURCE_DRIFT)
-    drift_since = q.exporter(ex.RESOURCE_DRIFT_SINCE)
-    info = q.exporter(ex.RESOURCE_INFO, kind=re_(_kinds_regex(ex.APPLIER_KINDS)))
-    cl = q.cl
-    lagging = (
-        f'label_replace({drift} == 1, "revision", "$1", "wanted_revision", "(.+)")\n'
-        f"    and on ({cl}, kind, namespace, name) "
-        f"(time() - {drift_since} > {s.rollout_stalled_after})"
-    )
-    applied = f'label_replace({info}, "revision", "$1", "applied_revision", "(.+)")'
+    # From flux_rollout_clusters: complete whatever --per-object says, summed over shards.
+    lagging = q.exporter(ex.ROLLOUT_CLUSTERS, state=re_("pending|failing"))
+    applied = q.exporter(ex.ROLLOUT_CLUSTERS, state=eq("applied"))
+    by = "kind, namespace, name, revision"
     out.append(
         AlertingRule(
             "FluxFleetRolloutStalled",
-            f"count by (kind, namespace, name, revision) (\n  {lagging}\n)\n"
-            f"and on (kind, namespace, name, revision)\n"
-            f"count by (kind, namespace, name, revision) ({applied})",
-            s.settle_for,
+            f"sum by ({by}) ({lagging}) > 0\n  and on ({by}) sum by ({by}) ({applied}) > 0",
+            s.rollout_stalled_after,
             "warning",
             "fleet",
             f"Rollout of {lbl('revision')} to {lbl('kind')} {lbl('namespace')}/{lbl('name')} "
             "stalled on {{ $value }} clusters",
             f"{lbl('revision')} is applied by {lbl('kind')} {lbl('namespace')}/{lbl('name')} on "
-            "some clusters but has waited for more than "
+            "some clusters but has been pending or failing for more than "
             f"{format_duration(s.rollout_stalled_after)} on {{{{ $value }}}} others.",
             q.take(),
         )

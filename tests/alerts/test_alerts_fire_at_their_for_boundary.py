@@ -23,6 +23,13 @@ ROOT_WORDS = (
     "own; cluster_root:flux_resource_status_not_ready:count counts them."
 )
 BRIDGE = {"job": "fluxwatch-bridge", "instance": "bridge:9095"}
+ROLLOUT = {
+    **JOB,
+    "kind": "Kustomization",
+    "namespace": "apps",
+    "name": "web",
+    "revision": "main@sha1:b",
+}
 WATCHES_FAILING = (
     "{cluster} answers, but the exporter has not finished listing its Flux kinds or its "
     "credentials are rejected: RBAC (403), an expired token (401) or an API server timing out. "
@@ -342,57 +349,18 @@ CASES = [
         "while this one fires.",
     ),
     Case(
-        # c1 applied main@sha1:b; c2 and c3 have wanted it since 0 and still run main@sha1:a
+        # main@sha1:b is applied on one cluster, pending on one and failing on another for an
+        # hour; then the failing one applies it and the last one catches up at 70m
         "rollout-stalled-on-two-clusters",
         "FluxFleetRolloutStalled",
         [
-            series(
-                "flux_resource_info",
-                {**obj("c1", "Kustomization", "apps", "web"), "applied_revision": "main@sha1:b"},
-                "1x70",
-            ),
-            series(
-                "flux_resource_info",
-                {**obj("c2", "Kustomization", "apps", "web"), "applied_revision": "main@sha1:a"},
-                "1x70",
-            ),
-            series(
-                "flux_resource_info",
-                {**obj("c3", "Kustomization", "apps", "web"), "applied_revision": "main@sha1:a"},
-                "1x70",
-            ),
-            series(
-                "flux_resource_revision_drift",
-                {
-                    **obj("c2", "Kustomization", "apps", "web"),
-                    "applied_revision": "main@sha1:a",
-                    "wanted_revision": "main@sha1:b",
-                },
-                "1x67 stale",
-            ),
-            series(
-                "flux_resource_revision_drift",
-                {
-                    **obj("c3", "Kustomization", "apps", "web"),
-                    "applied_revision": "main@sha1:a",
-                    "wanted_revision": "main@sha1:b",
-                },
-                "1x67 stale",
-            ),
-            series(
-                "flux_resource_revision_drift_since_timestamp_seconds",
-                obj("c2", "Kustomization", "apps", "web"),
-                "0x67 stale",
-            ),
-            series(
-                "flux_resource_revision_drift_since_timestamp_seconds",
-                obj("c3", "Kustomization", "apps", "web"),
-                "0x67 stale",
-            ),
+            series("flux_rollout_clusters", {**ROLLOUT, "state": "applied"}, "1x62 2x7 3x5"),
+            series("flux_rollout_clusters", {**ROLLOUT, "state": "pending"}, "1x69 0x5"),
+            series("flux_rollout_clusters", {**ROLLOUT, "state": "failing"}, "1x62 0x12"),
         ],
-        65,
-        66,
-        69,
+        59,
+        60,
+        71,
         {
             "kind": "Kustomization",
             "namespace": "apps",
@@ -402,8 +370,8 @@ CASES = [
             "scope": "fleet",
         },
         "Rollout of main@sha1:b to Kustomization apps/web stalled on 2 clusters",
-        "main@sha1:b is applied by Kustomization apps/web on some clusters but has waited for "
-        "more than 1h on 2 others.",
+        "main@sha1:b is applied by Kustomization apps/web on some clusters but has been pending "
+        "or failing for more than 1h on 2 others.",
     ),
     Case(
         "cluster-unreachable",

@@ -88,6 +88,9 @@ async def test_exporter_serves_every_metric_the_rules_read(tmp_path: Path) -> No
         c1.fail("Kustomization", "payments", "podinfo", "build")
         sim.new_commit("GitRepository", "payments", "podinfo")
         await step_until(has("flux_resource_revision_drift_since_timestamp_seconds"), "a drift")
+        # rollout counts come from a periodic scan of the store (every 0.5 s of real time)
+        rollouts = await run.until(has("flux_rollout_clusters"), "the rollout counts")
+        seen.update(names(rollouts))
     assert sorted(wanted - seen) == []
 
 
