@@ -68,13 +68,15 @@ def prune(
         "DELETE FROM notifications WHERE status = 'delivered' AND delivered_at < ?", (cutoff,)
     ).rowcount
     removed["deliveries"] = conn.execute(
-        "DELETE FROM deliveries WHERE status = 'delivered' AND created_at < ?", (cutoff,)
+        # "cancelled": a failure held by noise control and dropped (notifiers/noise.py)
+        "DELETE FROM deliveries WHERE status IN ('delivered', 'cancelled') AND created_at < ?",
+        (cutoff,),
     ).rowcount
     removed["events"] = conn.execute(
         "DELETE FROM events WHERE received_at < ? "
         "AND seq <= (SELECT coalesce(max(value), 0) FROM meta WHERE key = 'dedup_seq') "
         "AND seq NOT IN "
-        "(SELECT event_seq FROM deliveries WHERE status != 'delivered')",
+        "(SELECT event_seq FROM deliveries WHERE status NOT IN ('delivered', 'cancelled'))",
         (cutoff,),
     ).rowcount
     removed["dedup_state"] = conn.execute(

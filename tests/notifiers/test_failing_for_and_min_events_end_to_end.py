@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from notifiers.maintenance import prune
 from tests.notifiers.fakes import (
     FakeDestination,
     bridge_config,
@@ -44,6 +45,17 @@ async def test_recovery_inside_failing_for_sends_nothing(
     finally:
         await bridge.stop()
     assert destination.requests == []
+    # dropped holds do not pin their rows: retention removes them like delivered ones
+    with sqlite3.connect(tmp_path / "state" / "outbox.sqlite3") as conn:
+        removed = prune(
+            conn,
+            now=time.time() + 8 * 86400,
+            retention=7 * 86400,
+            dead_retention=30 * 86400,
+            dedup_window=3600,
+        )
+    assert removed["deliveries"] == 1
+    assert removed["events"] == 2
 
 
 async def test_a_failure_that_lasts_is_sent_once_after_the_hold(
