@@ -365,7 +365,7 @@ class Dispatcher:
                     cfg.name,
                     n.total_events,
                     attempts,
-                    error or "ok",
+                    outcome.detail if isinstance(outcome, Ok) and outcome.detail else "ok",
                 )
                 if self.on_delivered is not None:
                     self.on_delivered(n)
