@@ -6,17 +6,18 @@ follow failures, aggregates stay complete) watching it, and the real Prometheus 
 exporter. Every query of the Fleet overview (``dashboards.build.queries()["fleet"]``, variables
 set to All) is then timed against Prometheus's HTTP API:
 
-- instant: the query at now (what tables and stats send), median of 3;
-- range: what a time-series panel over the last hour sends: 240 points. An hour of history
-  cannot be waited for, so Prometheus scrapes every second for 240 s and the range query spans
-  those 240 s at a 1 s step: the same number of evaluation steps and series as one hour at
-  Grafana's 15 s step, with 15x the samples inside each rate window (so, if anything, slower).
+- instant: the query at now (what tables send), median of 3;
+- range: what the other panels (time series, stats, state timelines) send for the last hour,
+  240 points. An hour of history cannot be waited for, so Prometheus scrapes every second for
+  240 s and the range query spans those 240 s at a 1 s step: the same number of evaluation
+  steps and series as one hour at Grafana's 15 s step, with 15x the samples inside each rate
+  window (so, if anything, slower).
 
 Prometheus also evaluates the rules of ``fluxwatch alerts build`` (every minute, as shipped):
 the overview reads its fleet-wide aggregates from them. Each query's raw form
 (``--no-recording-rules``) is timed too, to show what the rules save. Baseline in the same run:
 ``sum(flux_cluster_resources)``, the raw aggregate behind the headline numbers. Target (issue
-7): every panel under 1 s; the slowest query is named.
+7): every panel under 1 s, judged on the kind of query its panel sends; the slowest is named.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def instantiate(expr: str) -> str:
 
 
 def main() -> None:
-    from dashboards.build import queries
+    from dashboards.build import generate, queries
     from dashboards.settings import DashboardSettings
 
     prometheus = shutil.which("prometheus")
@@ -182,17 +183,25 @@ def main() -> None:
             print(f"baseline sum(flux_cluster_resources): instant {base_instant * 1000:.0f} ms, "
                   f"range {base_range * 1000:.0f} ms")  # fmt: skip
             print(
-                f"{'fleet overview query':28} {'instant':>9} {'range':>9} {'x base':>7} "
-                f"{'series':>7}"
+                f"{'fleet overview query':24} {'panel':>7} {'instant':>9} {'range':>9} "
+                f"{'x base':>7} {'series':>6}"
             )
             rows = []
             raw = queries(DashboardSettings(recording_rules=False))["fleet"]
+            # What Grafana sends: tables ask instant queries, the other panels range queries.
+            sent_instant = {
+                t["expr"]: bool(t["instant"])
+                for p in generate()["fluxwatch-fleet"]["panels"]
+                for t in p.get("targets", [])
+            }
             for key, expr in queries()["fleet"].items():
                 instant, ranged, n = timed(instantiate(expr))
-                rows.append((max(instant, ranged), key, instant, ranged, n))
+                panel = instant if sent_instant[expr] else ranged
+                rows.append((panel, key, instant, ranged, n))
                 ratio = ranged / base_range if base_range else float("nan")
                 line = (
-                    f"{key:28} {instant * 1000:7.0f}ms {ranged * 1000:7.0f}ms {ratio:6.1f}x {n:7}"
+                    f"{key:24} {'instant' if sent_instant[expr] else 'range':>7} "
+                    f"{instant * 1000:7.0f}ms {ranged * 1000:7.0f}ms {ratio:6.2f}x {n:6}"
                 )
                 if raw[key] != expr:
                     raw_instant, raw_range, _ = timed(instantiate(raw[key]))
@@ -201,7 +210,7 @@ def main() -> None:
             slowest = max(rows)
             verdict = "PASS" if slowest[0] < TARGET_SECONDS else "FAIL"
             print(
-                f"slowest: {slowest[1]} at {slowest[0] * 1000:.0f} ms "
+                f"slowest panel query: {slowest[1]} at {slowest[0] * 1000:.0f} ms "
                 f"(target < {TARGET_SECONDS * 1000:.0f} ms per panel: {verdict})"
             )
         finally:
