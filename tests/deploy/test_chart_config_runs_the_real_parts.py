@@ -16,13 +16,8 @@ from exporter.kube.fleet import plan_shards
 from fluxwatch.cli import build_parser
 from fluxwatch.commands.exporter import settings_from_args
 from fluxwatch.config import load_config
-from tests.deploy.podfs import POD_ROOTS, in_pod, lay_out_pod, mounts_of
-from tests.deploy.renders import Manifest, example_names, find, render_example
-
-
-def _args(objects: tuple[Manifest, ...], kind: str, name: str, root: Path) -> list[str]:
-    (container,) = find(objects, kind, name)["spec"]["template"]["spec"]["containers"]
-    return [str(root) + arg if arg.startswith(POD_ROOTS) else arg for arg in container["args"]]
+from tests.deploy.podfs import container_args, in_pod, lay_out_pod, mounts_of
+from tests.deploy.renders import example_names, find, render_example
 
 
 @pytest.mark.parametrize("example", example_names())
@@ -43,7 +38,9 @@ def test_each_exporter_pod_takes_the_shard_of_its_ordinal(example: str, tmp_path
     objects = render_example(example)
     lay_out_pod(objects, tmp_path)
     sts = find(objects, "StatefulSet", "fluxwatch-exporter")
-    args = build_parser().parse_args(_args(objects, "StatefulSet", "fluxwatch-exporter", tmp_path))
+    args = build_parser().parse_args(
+        container_args(objects, "StatefulSet", "fluxwatch-exporter", tmp_path)
+    )
     settings = settings_from_args(args)
     replicas = sts["spec"]["replicas"]
     assert settings.total_shards == replicas
@@ -66,12 +63,16 @@ def _with_bridge() -> list[str]:
 @pytest.mark.parametrize("example", _with_bridge())
 def test_bridge_arguments_parse(example: str, tmp_path: Path) -> None:
     objects = render_example(example)
-    args = build_parser().parse_args(_args(objects, "Deployment", "fluxwatch-bridge", tmp_path))
+    args = build_parser().parse_args(
+        container_args(objects, "Deployment", "fluxwatch-bridge", tmp_path)
+    )
     assert Path(args.config) == in_pod(tmp_path, "/etc/fluxwatch/config/fluxwatch.yaml")
 
 
 def test_tenant_exporter_watches_its_namespace_only(tmp_path: Path) -> None:
     objects = render_example("tenant")
     lay_out_pod(objects, tmp_path)
-    args = build_parser().parse_args(_args(objects, "StatefulSet", "fluxwatch-exporter", tmp_path))
+    args = build_parser().parse_args(
+        container_args(objects, "StatefulSet", "fluxwatch-exporter", tmp_path)
+    )
     assert settings_from_args(args).namespace == "team-a"
