@@ -10,7 +10,7 @@ import importlib
 import subprocess
 import sys
 
-MODULES = ("simulator", "exporter_scrape", "exporter_sync", "bridge", "dashboards")
+MODULES = ("simulator", "exporter_scrape", "exporter_sync", "bridge", "rollouts", "dashboards")
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,184 @@
+"""A 500-cluster fleet rollout through the bridge's exporter path, with its commit statuses.
+
+Three "shards" (the load generator, in this process) report 500 clusters x 20 applier objects to
+a bridge over HTTP with the token, then one commit rolls out: 10 clusters apply it per report
+round. Printed: the time and bridge-side cost of a full-fleet report and of a rollout step, how
+many commit statuses reached (a local fake) GitHub for the whole rollout (GitHub caps a commit
+and context at 1,000), and the same step's cost with only parsing (the ceiling, no storage) as
+the baseline measured in the same run.
+
+Environment: ``BENCH_ROLLOUT_CLUSTERS`` (500), ``BENCH_ROLLOUT_OBJECTS`` (20).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from notifiers.app import Bridge
+from notifiers.config import config_from_mapping
+from notifiers.rolloutservice import parse_report
+from tests.pipelines.githosts import FakeGitHub
+
+CLUSTERS = int(os.environ.get("BENCH_ROLLOUT_CLUSTERS", "500"))
+OBJECTS = int(os.environ.get("BENCH_ROLLOUT_OBJECTS", "20"))
+SHARDS = 3
+TOKEN = "bench-token"
+A, B = "main@sha1:" + "a" * 40, "main@sha1:" + "b" * 40
+
+
+def objects(revision_of_first: str, wanted: str = "") -> list[dict[str, Any]]:
+    out = []
+    for i in range(OBJECTS):
+        applied = revision_of_first if i == 0 else A
+        out.append(
+            {
+                "kind": "Kustomization",
+                "namespace": "apps",
+                "name": f"app-{i:02d}",
+                "applied": applied,
+                "attempted": wanted or applied if i == 0 else applied,
+                "wanted": wanted if i == 0 else "",
+                "status": "ready",
+                "reason": "ReconciliationSucceeded",
+                "message": "",
+                "applied_at": None,
+                "source_url": "https://github.com/acme/apps.git",
+            }
+        )
+    return out
+
+
+def report(shard: int, clusters: dict[str, list[dict[str, Any]]]) -> bytes:
+    doc = {
+        "shard": shard,
+        "total_shards": SHARDS,
+        "synced": True,
+        "clusters": [{"cluster": c, "objects": o} for c, o in sorted(clusters.items())],
+    }
+    return json.dumps(doc).encode()
+
+
+def shard_of(index: int) -> int:
+    return index % SHARDS
+
+
+async def main_async() -> None:
+    names = [f"prod-{i:04d}" for i in range(CLUSTERS)]
+    github = await FakeGitHub(token="gh").start()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "token").write_text(TOKEN)
+        (base / "gh").write_text("gh")
+        config = config_from_mapping(
+            {
+                "bridge": {
+                    "listen": "127.0.0.1:0",
+                    "state_dir": str(base / "state"),
+                    "exporters": {"token_file": str(base / "token")},
+                    "rollouts": {"status_interval": "2s"},
+                    "destinations": {
+                        "github": {
+                            "type": "github",
+                            "base_url": github.url,
+                            "hosts": ["github.com"],
+                            "token_file": str(base / "gh"),
+                            "objects": ["Kustomization/apps/app-00"],
+                        }
+                    },
+                }
+            },
+            base_dir=base,
+        )
+        bridge = Bridge(config)
+        await bridge.start()
+        url = f"http://127.0.0.1:{bridge.port}/exporter/v1/rollouts"
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as http:
+
+            async def post(body: bytes) -> float:
+                start = time.perf_counter()
+                async with http.post(url, data=body, headers=headers) as resp:
+                    assert resp.status == 202, await resp.text()
+                return time.perf_counter() - start
+
+            full = {n: objects(A) for n in names}
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            for shard in range(SHARDS):
+                await post(
+                    report(
+                        shard,
+                        {n: o for i, (n, o) in enumerate(full.items()) if shard_of(i) == shard},
+                    )
+                )
+            full_wall, full_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            print(
+                f"full-fleet report ({CLUSTERS} clusters x {OBJECTS} objects): "
+                f"{full_wall * 1000:.0f} ms wall, {full_cpu * 1000:.0f} ms CPU"
+            )
+
+            # Every cluster learns of commit B, then 10 clusters apply it per round.
+            for shard in range(SHARDS):
+                await post(
+                    report(
+                        shard,
+                        {n: objects(A, B) for i, n in enumerate(names) if shard_of(i) == shard},
+                    )
+                )
+            steps: list[float] = []
+            cpu_steps: list[float] = []
+            baseline: list[float] = []
+            rollout_start = time.perf_counter()
+            for start in range(0, CLUSTERS, 10):
+                batch = names[start : start + 10]
+                by_shard: dict[int, dict[str, list[dict[str, Any]]]] = {}
+                for n in batch:
+                    by_shard.setdefault(shard_of(names.index(n)), {})[n] = objects(B)
+                for shard, clusters in by_shard.items():
+                    body = report(shard, clusters)
+                    b0 = time.process_time()
+                    parse_report(json.loads(body), 0.0)  # the ceiling: parse, store nothing
+                    baseline.append(time.process_time() - b0)
+                    c0 = time.process_time()
+                    steps.append(await post(body))
+                    cpu_steps.append(time.process_time() - c0)
+            publisher = bridge.rollouts.statuses
+            for _ in range(2400):  # poll, at most 2 minutes
+                if await publisher.idle():
+                    break
+                await asyncio.sleep(0.05)
+            statuses = github.statuses("b" * 40).get(
+                "fluxwatch/fleet/Kustomization/apps/app-00", []
+            )
+            while not statuses or statuses[-1]["state"] != "success":
+                await asyncio.sleep(0.05)
+                statuses = github.statuses("b" * 40).get(
+                    "fluxwatch/fleet/Kustomization/apps/app-00", []
+                )
+            rollout_wall = time.perf_counter() - rollout_start
+        await bridge.stop()
+    await github.stop()
+    p50 = statistics.median(steps) * 1000
+    p99 = sorted(steps)[int(len(steps) * 0.99) - 1] * 1000
+    cpu = statistics.median(cpu_steps) * 1000
+    base_cpu = statistics.median(baseline) * 1000
+    print(
+        f"rollout step (10 clusters, one shard's report): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+        f"CPU {cpu:.2f} ms (parse-only baseline {base_cpu:.2f} ms, ratio {cpu / base_cpu:.1f}x)"
+    )
+    print(
+        f"rollout of {CLUSTERS} clusters: {rollout_wall:.1f} s wall; GitHub statuses for the "
+        f"fleet context: {len(statuses)} (cap 1,000), last: {statuses[-1]['description']!r}"
+    )
+
+
+def main() -> None:
+    asyncio.run(main_async())
