@@ -29,7 +29,6 @@ from notifiers.config import BridgeConfig
 from notifiers.delivery import Dispatcher
 from notifiers.http import HttpClient
 from notifiers.intake import IntakeError, IntakeHandlers, new_event_id, parse_transition
-from notifiers.maintenance import dead_counts, pending_counts, prune, take_requeued
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event, Notification
 from notifiers.outbox import IngestItem, Outbox, OutboxError
@@ -37,6 +36,7 @@ from notifiers.providers import PROVIDERS, Provider, ProviderContext
 from notifiers.rolloutservice import RolloutService
 from notifiers.routing import Decision, route_event
 from notifiers.statuspublisher import targets_from
+from notifiers.storeapi import OutboxStore
 from plumbing.http_server import HttpServer
 
 log = logging.getLogger("fluxwatch.bridge")
@@ -262,10 +262,9 @@ class Bridge:
                 now = self.clock()
                 do_prune = now - (self.last_prune_at or 0.0) >= cfg.prune_interval
 
-                def work(conn: Any, now: float = now, do_prune: bool = do_prune) -> Any:
+                def work(store: OutboxStore, now: float = now, do_prune: bool = do_prune) -> Any:
                     removed = (
-                        prune(
-                            conn,
+                        store.prune(
                             now=now,
                             retention=cfg.retention,
                             dead_retention=cfg.dead_retention,
@@ -277,7 +276,12 @@ class Bridge:
                     if removed is not None:
                         horizon = now - max(cfg.retention, self.config.dedup_window)
                         removed["dedup_memory"] = self.outbox.forget_settled(horizon)
-                    return take_requeued(conn), dead_counts(conn), pending_counts(conn), removed
+                    return (
+                        store.take_requeued(),
+                        store.dead_counts(),
+                        store.pending_counts(),
+                        removed,
+                    )
 
                 requeued, dead, waiting, removed = await self.outbox.call(work)
                 if do_prune:

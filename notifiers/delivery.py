@@ -39,7 +39,6 @@ from notifiers.retry import (
     bucket_take,
     next_step,
 )
-from notifiers.store import load_pending
 
 log = logging.getLogger("fluxwatch.bridge.delivery")
 
@@ -158,7 +157,7 @@ class Dispatcher:
         held = list(dest.queue)
         try:
             rows = await self.outbox.call(
-                lambda conn: load_pending(conn, name, after=after, exclude=held, limit=limit)
+                lambda store: store.load_pending(name, after=after, exclude=held, limit=limit)
             )
         except asyncio.CancelledError:
             raise

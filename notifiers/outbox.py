@@ -12,8 +12,9 @@ is due it becomes one ``notifications`` row (its member deliveries point to it) 
 transaction, so a crash can never split or re-shape a notification: after a restart it is sent
 again with the same idempotency key.
 
-The tables and every query over them are in ``notifiers.store``; pruning and operator actions
-in ``notifiers.maintenance``.
+Rows live behind ``notifiers.storeapi.OutboxStore``: ``notifiers.store.SqliteStore`` (the default,
+with pruning and operator actions in ``notifiers.maintenance``) or a shared database store. The
+policy here does not know which one it writes to.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import heapq
 import json
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,18 +43,8 @@ from notifiers.noise import (
     release_held,
 )
 from notifiers.routing import Target
-from notifiers.store import (
-    DB_NAME,
-    INGEST_CHUNK,
-    UPSERT_DEDUP,
-    UPSERT_DEDUP_TAIL,
-    compact_json,
-    connect,
-    insert_rows,
-    read_thread_anchor,
-    write_ingest_rows,
-    write_thread_anchor,
-)
+from notifiers.store import DB_NAME, INGEST_CHUNK, SqliteStore, compact_json
+from notifiers.storeapi import OutboxStore
 
 log = logging.getLogger("fluxwatch.bridge.outbox")
 
@@ -124,9 +114,12 @@ class Outbox:
         max_batch: int = 2048,
         clock: Callable[[], float] = time.time,
         on_commit_batch: Callable[[int], None] | None = None,
+        store: OutboxStore | None = None,
     ) -> None:
-        self.path = state_dir / DB_NAME
-        self.synchronous = synchronous
+        self.path = state_dir / DB_NAME  # the SQLite file, when the default store is used
+        self.store: OutboxStore = (
+            store if store is not None else SqliteStore(state_dir, synchronous=synchronous)
+        )
         self.dedup_window = dedup_window
         self.max_events = max_events_per_notification
         self.max_batch = max_batch
@@ -136,7 +129,6 @@ class Outbox:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: NotificationSink = lambda _n: None
-        self._conn: sqlite3.Connection | None = None
         # writer-thread state
         self._dedup: dict[str, DedupState] = {}
         self._groups: dict[tuple[str, str], _Group] = {}
@@ -170,11 +162,16 @@ class Outbox:
         """
         self._loop = asyncio.get_running_loop()
         self._sink = sink
-        self._conn = connect(self.path, synchronous=self.synchronous)
-        pending = self._load_state()
-        # Replays are among ``pending`` now. Not in ``_load_state``: after a failed transaction
-        # it reloads too, and a replay cleared there would wait for the next restart.
-        self._conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
+        self.store.open()
+        try:
+            pending = self._load_state()
+            # Replays are among ``pending`` now. Not in ``_load_state``: after a failed
+            # transaction it reloads too, and a replay cleared there would wait for the next
+            # restart.
+            self.store.clear_requeued()
+        except BaseException:
+            self.store.close()
+            raise
         self._thread = threading.Thread(target=self._run, name="fluxwatch-outbox", daemon=True)
         self._thread.start()
         return pending
@@ -192,9 +189,7 @@ class Outbox:
             resolve, count = self._done.popleft()
             self._outstanding -= count
             resolve()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.store.close()
 
     @property
     def alive(self) -> bool:
@@ -242,10 +237,10 @@ class Outbox:
 
     async def thread_anchor(self, destination: str, incident: str) -> ThreadAnchor | None:
         """The stored thread anchor of an incident at a destination, if any."""
-        return await self.call(lambda conn: read_thread_anchor(conn, destination, incident))  # type: ignore[no-any-return]
+        return await self.call(lambda store: store.read_thread_anchor(destination, incident))  # type: ignore[no-any-return]
 
-    async def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``fn(conn)`` inside the writer's next transaction."""
+    async def call(self, fn: Callable[[OutboxStore], Any]) -> Any:
+        """Run ``fn(store)`` inside the writer's next transaction."""
         return await self._submit("call", fn)
 
     async def _submit(self, kind: str, args: Any) -> Any:
@@ -259,21 +254,11 @@ class Outbox:
     # ---- writer thread ----
 
     def _load_state(self) -> int:
-        conn = self._conn
-        assert conn is not None
-        self._dedup = {
-            row[0]: DedupState(row[1], row[2], row[3], row[4], bool(row[5]), row[6])
-            for row in conn.execute(
-                "SELECT key, status, reason, revision, at, was_bad, applied_revision "
-                "FROM dedup_state"
-            )
-        }
-        row = conn.execute("SELECT value FROM meta WHERE key = 'dedup_seq'").fetchone()
-        snapshot_seq: int = row[0] if row else 0
+        store = self.store
+        self._dedup = store.load_dedup()
+        snapshot_seq = store.dedup_seq()
         replayed = 0
-        for body, decided_at in conn.execute(
-            "SELECT body, received_at FROM events WHERE seq > ? ORDER BY seq", (snapshot_seq,)
-        ):
+        for body, decided_at in store.events_since(snapshot_seq):
             event = Event.from_dict(json.loads(body))
             key = dedup_key(event)
             self._dedup[key] = decide(
@@ -283,26 +268,14 @@ class Outbox:
             replayed += 1
         if replayed:
             log.info("replayed %d events into the de-duplication state", replayed)
-        self._last_flush = {
-            (row[0], row[1]): row[2]
-            for row in conn.execute("SELECT destination, group_key, last_flush_at FROM groups")
-        }
-        self._next_delivery = (
-            conn.execute("SELECT max(id) FROM deliveries").fetchone()[0] or 0
-        ) + 1
-        self._next_notification = (
-            conn.execute("SELECT max(id) FROM notifications").fetchone()[0] or 0
-        ) + 1
+        self._last_flush = store.group_flushes()
+        self._next_delivery, self._next_notification, next_seq = store.next_ids()
         # Never at or below the snapshot's mark, even when prune has deleted every event up to
         # it: a reused seq would be skipped by the replay above after the next crash.
-        max_seq = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
-        self._next_seq = max(max_seq, snapshot_seq) + 1
+        self._next_seq = max(next_seq, snapshot_seq + 1)
         self._groups = {}
         self._due = []
-        for row in conn.execute(
-            "SELECT id, event_seq, destination, group_key, created_at, due_at, group_interval "
-            "FROM deliveries WHERE status = 'pending' ORDER BY id"
-        ):
+        for row in store.waiting_deliveries():
             gkey = (row[2], row[3])
             group = self._groups.get(gkey)
             if group is None:
@@ -311,13 +284,10 @@ class Outbox:
                 heapq.heappush(self._due, (group.due_at, row[2], row[3]))
             group.delivery_ids.append(row[0])
             group.event_seqs.append(row[1])
-        self._load_held(conn)
-        pending: int = conn.execute(
-            "SELECT count(*) FROM notifications WHERE status = 'pending'"
-        ).fetchone()[0]
-        return pending
+        self._load_held(store)
+        return store.pending_notification_count()
 
-    def _load_held(self, conn: sqlite3.Connection) -> None:
+    def _load_held(self, store: OutboxStore) -> None:
         """Held failures are pending deliveries in held groups; their objects' bad events are
         read back from the stored events, so a restart neither loses nor shortens a hold."""
         self._held, self._held_objects, self._bad_times = {}, {}, {}
@@ -325,27 +295,20 @@ class Outbox:
             parsed = parse_held_group_key(gk)
             if parsed is None:
                 continue
-            route = conn.execute(
-                "SELECT route FROM deliveries WHERE id = ?", (group.delivery_ids[0],)
-            ).fetchone()[0]
+            route = store.delivery_route(group.delivery_ids[0])
             key = parsed[1]
             self._held[(dest, route, key)] = (gk, group.due_at)
             self._held_objects.setdefault(key, set()).add((dest, route, key))
             since = group.created_at
             times = [
                 at
-                for at, body in conn.execute(
-                    "SELECT received_at, body FROM events WHERE object_key = ? "
-                    "AND received_at >= ? ORDER BY seq",
-                    (key.split("#", 1)[0], since),
-                )
+                for at, body in store.object_events_since(key.split("#", 1)[0], since)
                 if json.loads(body).get("status") in BAD_STATUSES
             ]
             self._bad_times[key] = sorted(set(self._bad_times.get(key, [])) | set(times))
 
     def _run(self) -> None:
-        conn = self._conn
-        assert conn is not None
+        conn = self.store
         while True:
             timeout = None
             if self._due:
@@ -376,19 +339,19 @@ class Outbox:
                 self._final_snapshot(conn)
                 return
 
-    def _final_snapshot(self, conn: sqlite3.Connection) -> None:
+    def _final_snapshot(self, conn: OutboxStore) -> None:
         if not self._dirty_dedup:
             return
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin()
             self._snapshot_dedup(conn, self.clock())
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:  # replay on the next start covers it
+            conn.commit()
+        except Exception as exc:  # replay on the next start covers it
             log.warning("could not write the final de-duplication snapshot: %s", exc)
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                conn.rollback()
 
-    def _process(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+    def _process(self, conn: OutboxStore, batch: list[_Op]) -> None:
         results: list[Any] = []
         ingested: list[tuple[asyncio.Future[Any], list[IngestResult]]] = []
         created: list[Notification] = []
@@ -412,11 +375,11 @@ class Outbox:
                 # transaction; the GIL is released once for the whole batch. More rows than
                 # one chunk would be several statements, so several commits: a failure after
                 # the first would store part of a batch whose senders are told to retry.
-                write_ingest_rows(conn, rows)
+                conn.write_ingest_rows(rows)
                 results = [None] * len(batch)
             else:
-                conn.execute("BEGIN IMMEDIATE")
-                write_ingest_rows(conn, rows)
+                conn.begin()
+                conn.write_ingest_rows(rows)
                 for op in batch:
                     if op.kind == "record":
                         self._record(conn, op.args)
@@ -428,14 +391,14 @@ class Outbox:
                 created = self._flush_due(conn, now)
                 if self._dirty_dedup and now >= self._next_snapshot:
                     self._snapshot_dedup(conn, now)
-                conn.execute("COMMIT")
+                conn.commit()
         except Exception as exc:
             log.error("outbox transaction failed: %s", exc)
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                conn.rollback()
             try:
                 self._load_state()  # in-memory state must match what is on disk again
-            except sqlite3.Error as reload_exc:
+            except Exception as reload_exc:
                 self.failed = reload_exc
             self._complete(batch, None, [], exc)
             return
@@ -600,7 +563,7 @@ class Outbox:
             del self._last_flush[gkey]
         return len(stale)
 
-    def _snapshot_dedup(self, conn: sqlite3.Connection, now: float) -> None:
+    def _snapshot_dedup(self, conn: OutboxStore, now: float) -> None:
         """Persist the de-duplication state of objects that changed, and up to which event.
 
         The state is not written per event: random-key upserts cost a WAL frame each. Instead
@@ -612,16 +575,11 @@ class Outbox:
             for k in sorted(self._dirty_dedup)
             if (s := self._dedup.get(k)) is not None
         ]
-        insert_rows(conn, UPSERT_DEDUP, rows, UPSERT_DEDUP_TAIL)
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('dedup_seq', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (self._next_seq - 1,),
-        )
+        conn.write_dedup_snapshot(rows, self._next_seq - 1)
         self._dirty_dedup.clear()
         self._next_snapshot = now + SNAPSHOT_SECONDS
 
-    def _flush_due(self, conn: sqlite3.Connection, now: float) -> list[Notification]:
+    def _flush_due(self, conn: OutboxStore, now: float) -> list[Notification]:
         created: list[Notification] = []
         while self._due and self._due[0][0] <= now:
             due, dest, gk = heapq.heappop(self._due)
@@ -648,7 +606,7 @@ class Outbox:
                 group.due_at = now
                 heapq.heappush(self._due, (now, dest, group.group_key))
 
-    def _release(self, conn: sqlite3.Connection, group: _Group) -> bool:
+    def _release(self, conn: OutboxStore, group: _Group) -> bool:
         """End of a hold: True to notify; False drops the held deliveries (``cancelled``)."""
         parsed = parse_held_group_key(group.group_key)
         assert parsed is not None
@@ -669,80 +627,32 @@ class Outbox:
             self._bad_times.pop(key, None)
         if send:
             return True
-        conn.executemany(
-            "UPDATE deliveries SET status = 'cancelled' WHERE id = ?",
-            [(did,) for did in group.delivery_ids],
-        )
+        conn.cancel_deliveries(group.delivery_ids)
         log.info("%s: held failure of %s dropped (%s)", group.destination, key, why)
         return False
 
-    def _flush_group(self, conn: sqlite3.Connection, group: _Group, now: float) -> Notification:
+    def _flush_group(self, conn: OutboxStore, group: _Group, now: float) -> Notification:
         seqs = group.event_seqs
         listed = seqs[: self.max_events]
-        bodies: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(listed), 500):
-            chunk = listed[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for seq, body in conn.execute(
-                f"SELECT seq, body FROM events WHERE seq IN ({marks})", chunk
-            ):
-                bodies[seq] = json.loads(body)
+        bodies = conn.event_bodies(listed)
         all_ids: list[str] = [b["id"] for b in bodies.values()]
         object_keys: set[str] = {
             f"{b['cluster']}/{b['kind']}/{b['namespace']}/{b['name']}" for b in bodies.values()
         }
         clusters: set[str] = {b["cluster"] for b in bodies.values()}
         if len(seqs) > len(listed):
-            rest = seqs[len(listed) :]
-            for start in range(0, len(rest), 500):
-                chunk = rest[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for eid, okey, cluster in conn.execute(
-                    "SELECT id, object_key, json_extract(body, '$.cluster') FROM events "
-                    f"WHERE seq IN ({marks})",
-                    chunk,
-                ):
-                    all_ids.append(eid)
-                    object_keys.add(okey)
-                    clusters.add(cluster)
+            for eid, okey, cluster in conn.event_summaries(seqs[len(listed) :]):
+                all_ids.append(eid)
+                object_keys.add(okey)
+                clusters.add(cluster)
         events = [bodies[s] for s in listed if s in bodies]
         nid = self._next_notification
         self._next_notification += 1
-        key = idempotency_key(group.destination, all_ids)
-        conn.execute(
-            "INSERT INTO notifications (id, destination, group_key, idempotency_key, status, "
-            "created_at, attempts, next_attempt_at, total_events, delivery_ids, object_keys, "
-            "payload, clusters) "
-            "VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)",
-            (
-                nid,
-                group.destination,
-                group.group_key,
-                key,
-                now,
-                now,
-                len(seqs),
-                json.dumps(group.delivery_ids),
-                json.dumps(sorted(object_keys)),
-                json.dumps(events, sort_keys=True, separators=(",", ":")),
-                json.dumps(sorted(clusters)),
-            ),
-        )
-        conn.executemany(
-            "UPDATE deliveries SET status = 'batched', notification_id = ? WHERE id = ?",
-            [(nid, did) for did in group.delivery_ids],
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO groups (destination, group_key, last_flush_at) "
-            "VALUES (?, ?, ?)",
-            (group.destination, group.group_key, now),
-        )
-        self._last_flush[(group.destination, group.group_key)] = now
-        return Notification(
+        notification = Notification(
             id=nid,
             destination=group.destination,
             group_key=group.group_key,
-            idempotency_key=key,
+            idempotency_key=idempotency_key(group.destination, all_ids),
             created_at=now,
             events=events,
             total_events=len(seqs),
@@ -750,35 +660,25 @@ class Outbox:
             next_attempt_at=now,
             clusters=tuple(sorted(clusters)),
         )
-
-    def _record(self, conn: sqlite3.Connection, rec: AttemptRecord) -> None:
-        conn.execute(
-            "UPDATE notifications SET status = ?, attempts = ?, next_attempt_at = ?, "
-            "last_attempt_at = ?, last_error = ?, last_status_code = ?, "
-            "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END WHERE id = ?",
-            (
-                rec.status,
-                rec.attempts,
-                rec.next_attempt_at,
-                rec.at,
-                rec.error,
-                rec.status_code,
-                rec.status,
-                rec.at,
-                rec.notification_id,
-            ),
+        conn.insert_notification(
+            notification,
+            group.delivery_ids,
+            json.dumps(events, sort_keys=True, separators=(",", ":")),
         )
-        if rec.anchor is not None and rec.status == "delivered":
-            write_thread_anchor(conn, rec.anchor, rec.at)
-        if rec.status in ("delivered", "dead"):
-            row = conn.execute(
-                "SELECT delivery_ids FROM notifications WHERE id = ?", (rec.notification_id,)
-            ).fetchone()
-            if row is not None:
-                conn.executemany(
-                    "UPDATE deliveries SET status = ? WHERE id = ?",
-                    [(rec.status, did) for did in json.loads(row[0])],
-                )
+        self._last_flush[(group.destination, group.group_key)] = now
+        return notification
+
+    def _record(self, conn: OutboxStore, rec: AttemptRecord) -> None:
+        conn.record_attempt(
+            rec.notification_id,
+            rec.status,
+            rec.attempts,
+            rec.next_attempt_at,
+            rec.error,
+            rec.status_code,
+            rec.at,
+            rec.anchor,
+        )
 
     # ---- views for metrics (called from the loop; list() copies are atomic under the GIL) ----
 

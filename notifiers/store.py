@@ -2,8 +2,8 @@
 
 Everything here is a function of a ``sqlite3.Connection``: the writer thread (``notifiers.outbox``)
 calls them inside its transactions, and ``fluxwatch outbox`` and maintenance call them over
-connections of their own. Policy (de-duplication, grouping, retries) lives elsewhere; a second
-store (PostgreSQL for HA) would implement these same operations.
+connections of their own. Policy (de-duplication, grouping, retries) lives elsewhere;
+``SqliteStore`` is the ``notifiers.storeapi.OutboxStore`` the writer talks to.
 
 Tables: ``events`` (normalised event JSON and the raw payload), ``deliveries`` (one per event
 and destination), ``notifications`` (what a destination receives; status pending, delivered or
@@ -17,13 +17,16 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from notifiers import maintenance
+from notifiers.dedup import DedupState
 from notifiers.model import Notification, ThreadAnchor
+from notifiers.storeapi import DedupRow, DeliveryRow
 
 DB_NAME = "outbox.sqlite3"
 
@@ -295,3 +298,241 @@ def read_thread_anchor(
     if row is None:
         return None
     return ThreadAnchor(destination, incident, row[0], row[1], row[2], row[3], bool(row[4]))
+
+
+class SqliteStore:
+    """The embedded outbox: one file in the state directory, one writing process."""
+
+    def __init__(self, state_dir: Path, *, synchronous: str = "full") -> None:
+        self.path = state_dir / DB_NAME
+        self.description = str(self.path)
+        self.synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        assert self._conn is not None, "the store is not open"
+        return self._conn
+
+    def open(self) -> None:
+        self._conn = connect(self.path, synchronous=self.synchronous)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def write_ingest_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        write_ingest_rows(self.conn, rows)
+
+    def load_dedup(self) -> dict[str, DedupState]:
+        return {
+            row[0]: DedupState(row[1], row[2], row[3], row[4], bool(row[5]), row[6])
+            for row in self.conn.execute(
+                "SELECT key, status, reason, revision, at, was_bad, applied_revision "
+                "FROM dedup_state"
+            )
+        }
+
+    def dedup_seq(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'dedup_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def events_since(self, seq: int) -> Iterable[tuple[str, float]]:
+        return self.conn.execute(
+            "SELECT body, received_at FROM events WHERE seq > ? ORDER BY seq", (seq,)
+        )
+
+    def group_flushes(self) -> dict[tuple[str, str], float]:
+        return {
+            (row[0], row[1]): row[2]
+            for row in self.conn.execute("SELECT destination, group_key, last_flush_at FROM groups")
+        }
+
+    def next_ids(self) -> tuple[int, int, int]:
+        conn = self.conn
+        delivery = conn.execute("SELECT max(id) FROM deliveries").fetchone()[0] or 0
+        notification = conn.execute("SELECT max(id) FROM notifications").fetchone()[0] or 0
+        seq = conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        return delivery + 1, notification + 1, seq + 1
+
+    def waiting_deliveries(self) -> list[DeliveryRow]:
+        return self.conn.execute(
+            "SELECT id, event_seq, destination, group_key, created_at, due_at, group_interval "
+            "FROM deliveries WHERE status = 'pending' ORDER BY id"
+        ).fetchall()
+
+    def delivery_route(self, delivery_id: int) -> str:
+        row = self.conn.execute(
+            "SELECT route FROM deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        return str(row[0])
+
+    def object_events_since(self, object_key: str, since: float) -> list[tuple[float, str]]:
+        return self.conn.execute(
+            "SELECT received_at, body FROM events WHERE object_key = ? "
+            "AND received_at >= ? ORDER BY seq",
+            (object_key, since),
+        ).fetchall()
+
+    def pending_notification_count(self) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT count(*) FROM notifications WHERE status = 'pending'"
+            ).fetchone()[0]
+        )
+
+    def clear_requeued(self) -> None:
+        self.conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
+
+    def write_dedup_snapshot(self, rows: Sequence[DedupRow], seq: int) -> None:
+        insert_rows(self.conn, UPSERT_DEDUP, rows, UPSERT_DEDUP_TAIL)
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('dedup_seq', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (seq,),
+        )
+
+    def cancel_deliveries(self, ids: Sequence[int]) -> None:
+        self.conn.executemany(
+            "UPDATE deliveries SET status = 'cancelled' WHERE id = ?", [(i,) for i in ids]
+        )
+
+    def event_bodies(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        bodies: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for seq, body in self.conn.execute(
+                f"SELECT seq, body FROM events WHERE seq IN ({marks})", chunk
+            ):
+                bodies[seq] = json.loads(body)
+        return bodies
+
+    def event_summaries(self, seqs: Sequence[int]) -> list[tuple[str, str, str]]:
+        found: list[tuple[str, str, str]] = []
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found.extend(
+                self.conn.execute(
+                    "SELECT id, object_key, json_extract(body, '$.cluster') FROM events "
+                    f"WHERE seq IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    def insert_notification(
+        self, notification: Notification, delivery_ids: Sequence[int], payload: str
+    ) -> None:
+        n = notification
+        self.conn.execute(
+            "INSERT INTO notifications (id, destination, group_key, idempotency_key, status, "
+            "created_at, attempts, next_attempt_at, total_events, delivery_ids, object_keys, "
+            "payload, clusters) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)",
+            (
+                n.id,
+                n.destination,
+                n.group_key,
+                n.idempotency_key,
+                n.created_at,
+                n.next_attempt_at,
+                n.total_events,
+                json.dumps(list(delivery_ids)),
+                json.dumps(sorted(n.object_keys)),
+                payload,
+                json.dumps(list(n.clusters)),
+            ),
+        )
+        self.conn.executemany(
+            "UPDATE deliveries SET status = 'batched', notification_id = ? WHERE id = ?",
+            [(n.id, did) for did in delivery_ids],
+        )
+        self.conn.execute(
+            "INSERT OR REPLACE INTO groups (destination, group_key, last_flush_at) "
+            "VALUES (?, ?, ?)",
+            (n.destination, n.group_key, n.created_at),
+        )
+
+    def record_attempt(
+        self,
+        notification_id: int,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        error: str,
+        status_code: int | None,
+        at: float,
+        anchor: ThreadAnchor | None,
+    ) -> None:
+        conn = self.conn
+        conn.execute(
+            "UPDATE notifications SET status = ?, attempts = ?, next_attempt_at = ?, "
+            "last_attempt_at = ?, last_error = ?, last_status_code = ?, "
+            "delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END WHERE id = ?",
+            (
+                status,
+                attempts,
+                next_attempt_at,
+                at,
+                error,
+                status_code,
+                status,
+                at,
+                notification_id,
+            ),
+        )
+        if anchor is not None and status == "delivered":
+            write_thread_anchor(conn, anchor, at)
+        if status in ("delivered", "dead"):
+            row = conn.execute(
+                "SELECT delivery_ids FROM notifications WHERE id = ?", (notification_id,)
+            ).fetchone()
+            if row is not None:
+                conn.executemany(
+                    "UPDATE deliveries SET status = ? WHERE id = ?",
+                    [(status, did) for did in json.loads(row[0])],
+                )
+
+    def load_pending(
+        self, destination: str, *, after: int, exclude: Sequence[int], limit: int
+    ) -> list[Notification]:
+        return load_pending(self.conn, destination, after=after, exclude=exclude, limit=limit)
+
+    def read_thread_anchor(self, destination: str, incident: str) -> ThreadAnchor | None:
+        return read_thread_anchor(self.conn, destination, incident)
+
+    def take_requeued(self) -> dict[str, list[int]]:
+        return maintenance.take_requeued(self.conn)
+
+    def pending_counts(self) -> dict[str, tuple[int, float]]:
+        return maintenance.pending_counts(self.conn)
+
+    def dead_counts(self) -> dict[str, int]:
+        return maintenance.dead_counts(self.conn)
+
+    def prune(
+        self, *, now: float, retention: float, dead_retention: float, dedup_window: float
+    ) -> dict[str, int]:
+        return maintenance.prune(
+            self.conn,
+            now=now,
+            retention=retention,
+            dead_retention=dead_retention,
+            dedup_window=dedup_window,
+        )
+
+    def replay(self, ids: Iterable[int], *, now: float) -> int:
+        return maintenance.replay(self.conn, ids, now=now)

@@ -1,0 +1,93 @@
+"""What the outbox's policy needs from a store, whichever database holds the rows.
+
+The writer (``notifiers.outbox``) decides: de-duplication, groups, holds, retries. A store only
+keeps rows: it appends events with their deliveries, turns a due group into a notification,
+records attempts, answers the dispatcher's window queries, prunes and replays. Every method runs
+in the outbox's writer thread, inside the transaction the writer opened with ``begin`` (or, for
+``write_ingest_rows`` alone, as one statement of its own). ``notifiers.store.SqliteStore`` is the
+embedded single-process store; a shared store for several replicas implements the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from notifiers.dedup import DedupState
+from notifiers.model import Notification, ThreadAnchor
+
+DeliveryRow = tuple[int, int, str, str, float, float, float]
+DedupRow = tuple[str, str, str, str, float, int, str]
+
+
+class OutboxStore(Protocol):
+    """The rows behind one outbox. Not thread-safe: the writer thread is its only user."""
+
+    description: str  # where the rows live, for error messages (never a secret)
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+
+    # transactions
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+    # intake
+    def write_ingest_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Events with their delivery rows (JSON ``targets``), in one statement per chunk."""
+
+    # state loaded at start and after a failed transaction
+    def load_dedup(self) -> dict[str, DedupState]: ...
+    def dedup_seq(self) -> int: ...
+    def events_since(self, seq: int) -> Iterable[tuple[str, float]]:
+        """(body, received_at) of the events above ``seq``, in order."""
+
+    def group_flushes(self) -> dict[tuple[str, str], float]: ...
+    def next_ids(self) -> tuple[int, int, int]:
+        """The next free delivery id, notification id and event seq."""
+
+    def waiting_deliveries(self) -> list[DeliveryRow]: ...
+    def delivery_route(self, delivery_id: int) -> str: ...
+    def object_events_since(self, object_key: str, since: float) -> list[tuple[float, str]]: ...
+    def pending_notification_count(self) -> int: ...
+    def clear_requeued(self) -> None: ...
+
+    # writer decisions
+    def write_dedup_snapshot(self, rows: Sequence[DedupRow], seq: int) -> None: ...
+    def cancel_deliveries(self, ids: Sequence[int]) -> None: ...
+    def event_bodies(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]: ...
+    def event_summaries(self, seqs: Sequence[int]) -> list[tuple[str, str, str]]:
+        """(id, object_key, cluster) of events, for groups beyond the listed maximum."""
+
+    def insert_notification(
+        self, notification: Notification, delivery_ids: Sequence[int], payload: str
+    ) -> None:
+        """The notification row, its deliveries batched into it, and the group's last flush."""
+
+    def record_attempt(
+        self,
+        notification_id: int,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        error: str,
+        status_code: int | None,
+        at: float,
+        anchor: ThreadAnchor | None,
+    ) -> None: ...
+
+    # reads for the dispatcher and chat providers
+    def load_pending(
+        self, destination: str, *, after: int, exclude: Sequence[int], limit: int
+    ) -> list[Notification]: ...
+    def read_thread_anchor(self, destination: str, incident: str) -> ThreadAnchor | None: ...
+
+    # maintenance and operator actions
+    def take_requeued(self) -> dict[str, list[int]]: ...
+    def pending_counts(self) -> dict[str, tuple[int, float]]: ...
+    def dead_counts(self) -> dict[str, int]: ...
+    def prune(
+        self, *, now: float, retention: float, dead_retention: float, dedup_window: float
+    ) -> dict[str, int]: ...
+    def replay(self, ids: Iterable[int], *, now: float) -> int: ...
