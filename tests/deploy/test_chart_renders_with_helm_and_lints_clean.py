@@ -6,6 +6,7 @@ shows); values the schema or the templates refuse fail with a message naming the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -80,3 +81,15 @@ def test_hub_ingress_exposes_the_intake_paths_only_over_tls() -> None:
     # The Flux Providers post where the Ingress listens.
     provider = yaml.safe_load((REPO_ROOT / "deploy/flux/notifications/provider.yaml").read_text())
     assert provider["spec"]["address"].startswith(f"https://{rule['host']}/flux/")
+
+
+def test_packaged_chart_renders_the_same(tmp_path: Path) -> None:
+    """What `helm package` publishes (the OCI artifact Flux installs) holds every file the
+    templates read: the generated rules and dashboards render from the archive too."""
+    with helm.Chart.load(CHART) as chart:
+        archive = Path(chart.save(tmp_path))
+    assert archive.name == "fluxwatch-0.1.0.tgz"
+    values = {"monitoring": {"prometheusRule": {"enabled": True}, "dashboards": {"enabled": True}}}
+    from_archive = render_chart(values, chart=archive)
+    assert from_archive == render_chart(values)
+    assert {"PrometheusRule", "ConfigMap"} <= {o["kind"] for o in from_archive}
