@@ -8,6 +8,7 @@ from typing import Any
 from catalogue.exporter import APPLY_LATENCY, REVISIONS_APPLIED, TIME_TO_RECOVER, TRANSITIONS
 from dashboards.common import Context, Grid, dashboard, stat, table, target, timeseries
 from dashboards.promql import BAD
+from dashboards.recording import record, rule
 
 NAME = "delivery"
 TITLE = "Flux delivery"
@@ -26,7 +27,7 @@ def queries(ctx: Context) -> dict[str, str]:
     def quantile(x: float, histogram: str, by: str = "") -> str:
         return f"histogram_quantile({x:g}, sum by ({by}le) (rate({histogram}[{w}])))"
 
-    return {
+    out = {
         "deploys_per_day": f"sum(increase({applied}[{w}])) / {_days(w):g}",
         "lead_time_p50": quantile(0.5, latency),
         "change_failure_rate": (
@@ -41,6 +42,43 @@ def queries(ctx: Context) -> dict[str, str]:
         "restored_over_time": (
             f"sum by (tenant) (increase({q.sel(TIME_TO_RECOVER, '_count')}[$__rate_interval]))"
         ),
+    }
+    if ctx.settings.recording_rules:
+        out.update(recorded(ctx))
+    return out
+
+
+def recorded(ctx: Context) -> dict[str, str]:
+    """A week of raw histogram buckets is tens of thousands of series times 40,000 samples at
+    fleet scale (past Prometheus's default query.max-samples); the recorded per-tenant rates,
+    averaged over the window, give the same figures from a few hundred series. Failures per
+    tenant stay raw: the recorded transition rate has no tenant."""
+    q = ctx.q
+    w = ctx.settings.delivery_window
+    tenant = "$tenant"
+    deploys = rule(q, record(q, ("tenant", "kind"), REVISIONS_APPLIED, "rate1h"), tenant=tenant)
+    latency = rule(
+        q, record(q, ("tenant", "le"), APPLY_LATENCY, "rate1h", "_bucket"), tenant=tenant
+    )
+    restore = rule(
+        q, record(q, ("tenant", "le"), TIME_TO_RECOVER, "rate1d", "_bucket"), tenant=tenant
+    )
+    broke = rule(q, record(q, ("kind", "to"), TRANSITIONS, "rate5m"), to="failing|stalled")
+
+    def avg(series: str) -> str:
+        return f"avg_over_time({series}[{w}])"
+
+    def quantile(x: float, series: str, by: str = "") -> str:
+        return f"histogram_quantile({x:g}, sum by ({by}le) ({avg(series)}))"
+
+    return {
+        "deploys_per_day": f"sum({avg(deploys)}) * 86400",
+        "lead_time_p50": quantile(0.5, latency),
+        "change_failure_rate": f"clamp_max(sum({avg(broke)}) / sum({avg(deploys)}), 1)",
+        "time_to_restore_p50": quantile(0.5, restore),
+        "deploys_by_tenant": f"sum by (tenant) ({avg(deploys)}) * {_days(w) * 86400:g}",
+        "lead_time_by_tenant": quantile(0.5, latency, "tenant, "),
+        "restore_by_tenant": quantile(0.5, restore, "tenant, "),
     }
 
 
