@@ -7,6 +7,7 @@ the bridge and of one exporter shard mid-rollout changes none of the final figur
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from notifiers.model import commit_sha
 from simulator.scenario import AppMix, ClusterSpec, Scenario
 from simulator.server import SimulatorServer
 from tests.cli.process import Fluxwatch
+from tests.exporter.scrape import samples
 from tests.pipelines.bridgeharness import TOKEN, until
 from tests.pipelines.githosts import FakeGitHub
 
@@ -31,6 +33,15 @@ APPS = AppMix(git=1, helm=0, oci=0, bucket=0, image=0, canary=0, notification=0)
 OBJECT = ("Kustomization", "payments", "podinfo")
 FLEET = "fluxwatch/fleet/Kustomization/payments/podinfo"
 DEADLINE = 90.0
+
+
+def exporter_url(process: Fluxwatch | None) -> str:
+    """The address an exporter logged (``exporter listening on HOST:PORT (URL)``)."""
+    assert process is not None
+    for line in process.stderr:
+        if match := re.search(r"exporter listening on \S+ \((http://[^)]+)\)", line):
+            return match.group(1).rstrip("/")
+    raise AssertionError("no listening line:\n" + "\n".join(process.stderr))
 
 
 def free_port() -> int:
@@ -233,6 +244,27 @@ async def test_rollout_counts_survive_kill9_of_bridge_and_one_shard(tmp_path: Pa
             0,
             CLUSTERS,
         )
+        # Each shard's flux_rollout_clusters counts its own clusters; summed, they are the fleet.
+        assert f.exporters is not None
+        urls = [exporter_url(p) for p in f.exporters]
+
+        async def summed() -> bool:
+            total = 0.0
+            async with aiohttp.ClientSession() as http:
+                for url in urls:
+                    async with http.get(url + "/metrics") as resp:
+                        data = samples(await resp.text())
+                    total += sum(
+                        v
+                        for (name, labels), v in data.items()
+                        if name == "flux_rollout_clusters"
+                        and dict(labels).get("name") == "podinfo"
+                        and dict(labels).get("revision") == revision
+                        and dict(labels).get("state") == "applied"
+                    )
+            return total == CLUSTERS
+
+        await until(summed, "the shards' flux_rollout_clusters to sum to the fleet", DEADLINE)
         # The counts on the commit never went backwards, and nothing was posted twice except,
         # at most, the one status in flight when the bridge was killed (posted, not yet recorded).
         posted = [(s["state"], s["description"]) for s in f.github.statuses(sha)[FLEET]]
