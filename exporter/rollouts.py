@@ -31,7 +31,7 @@ from exporter.store import MetricStore
 
 log = logging.getLogger(__name__)
 
-SCAN_INTERVAL = 0.5
+SCAN_INTERVAL = 1.0  # a rollout step is minutes; a second of delay costs nothing
 MAX_MESSAGE = 300  # a failure's message as shown on the rollout view
 _FAILING = frozenset({"failing", "stalled"})
 
@@ -108,7 +108,10 @@ class RolloutTracker(Collector):
             if cl.state is None or not cl.state.synced:
                 continue  # half a list would count objects as gone
             seen.add(name)
-            objects: list[dict[str, Any]] = []
+            # A cheap tuple per object decides whether the cluster changed; the report's dicts
+            # are only built for clusters that did (at 500 clusters most scans build none).
+            rows: list[tuple[Any, ...]] = []
+            states: list[tuple[ObjectState, str]] = []
             for kind in c.APPLIER_KINDS:
                 kd = cl.kinds.get(kind)
                 if kd is None:
@@ -119,11 +122,18 @@ class RolloutTracker(Collector):
                     if revision:
                         counts[(d.kind, d.namespace, d.name, revision, cluster_state(state))] += 1
                     src = cl.lookup(d.source) if d.source is not None else None
-                    objects.append(object_report(state, src.url if src is not None else ""))
-            objects.sort(key=lambda o: (o["kind"], o["namespace"], o["name"]))
-            fingerprint = tuple(tuple(sorted(o.items())) for o in objects)
+                    url = src.url if src is not None else ""
+                    rows.append(
+                        (d.kind, d.namespace, d.name, d.applied_revision, d.attempted_revision,
+                         state.wanted_revision, d.status, d.reason, d.message[:MAX_MESSAGE],
+                         d.applied_at, url)
+                    )  # fmt: skip
+                    states.append((state, url))
+            fingerprint = tuple(sorted(rows, key=lambda r: (r[0], r[1], r[2])))
             if self._sent.get(name) != fingerprint:
                 self._sent[name] = fingerprint
+                objects = [object_report(state, url) for state, url in states]
+                objects.sort(key=lambda o: (o["kind"], o["namespace"], o["name"]))
                 changed[name] = objects
         for gone in set(self._sent) - seen - set(self._store.clusters):
             del self._sent[gone]  # left the configuration (or moved to another shard)
