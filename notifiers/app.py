@@ -32,6 +32,7 @@ from notifiers.intake import IntakeError, IntakeHandlers, new_event_id, parse_tr
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event, Notification
 from notifiers.outbox import IngestItem, Outbox, OutboxError
+from notifiers.pgstore import PostgresError, PostgresStore
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
 from notifiers.rolloutservice import RolloutService
 from notifiers.routing import Decision, route_event
@@ -100,6 +101,9 @@ class Bridge:
             max_batch=config.outbox.max_batch,
             clock=clock,
             on_commit_batch=self.metrics.commit_batch.observe,
+            store=(
+                None if config.outbox.postgres is None else PostgresStore(config.outbox.postgres)
+            ),
         )
         self.providers: dict[str, Provider] = {
             name: PROVIDERS[dest.type].create(name, dest.options)
@@ -203,6 +207,8 @@ class Bridge:
         try:
             pending = self.outbox.start(dispatcher.add)
             self.rollouts.start()
+        except PostgresError as exc:
+            raise StateDirError(f"bridge: {exc}") from None
         except (OSError, sqlite3.Error) as exc:
             raise StateDirError(
                 f"bridge: cannot use state directory {self.state_dir}: {_why(exc)}"

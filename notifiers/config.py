@@ -30,6 +30,7 @@ from notifiers.configkit import (
 )
 from notifiers.noise import NoisePolicy
 from notifiers.owners import OwnersConfig, Team
+from notifiers.pgstore import PostgresSettings
 from notifiers.providers import PROVIDERS, ProviderOptions
 from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig, parse_exporters, parse_rollouts
 from notifiers.routing import Matcher, RouteNode, TimeInterval, parse_matcher, parse_time_range
@@ -106,6 +107,7 @@ class OutboxConfig:
     prune_interval: float = 60.0
     max_events_per_notification: int = 100
     max_batch: int = 2048
+    postgres: PostgresSettings | None = None  # set: the outbox lives in PostgreSQL, not SQLite
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +391,7 @@ def _parse_outbox(value: Any, path: str) -> OutboxConfig:
             "prune_interval",
             "max_events_per_notification",
             "max_batch",
+            "postgres",
         ),
     )
     sync = str_(raw.get("synchronous"), f"{path}.synchronous", default="full")
@@ -408,6 +411,44 @@ def _parse_outbox(value: Any, path: str) -> OutboxConfig:
             minimum=1,
         ),
         max_batch=int_(raw.get("max_batch"), f"{path}.max_batch", 2048, minimum=1),
+        postgres=(
+            None
+            if raw.get("postgres") is None
+            else _parse_postgres(raw.get("postgres"), f"{path}.postgres")
+        ),
+    )
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _parse_postgres(value: Any, path: str) -> PostgresSettings:
+    raw = mapping(value, path)
+    check_keys(
+        raw,
+        path,
+        ("dsn_file", "dsn_env", "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout"),
+    )
+    dsn_file = str_(raw.get("dsn_file"), f"{path}.dsn_file", default="")
+    dsn_env = str_(raw.get("dsn_env"), f"{path}.dsn_env", default="")
+    if bool(dsn_file) == bool(dsn_env):
+        raise ConfigError(path, "expected exactly one of dsn_file or dsn_env")
+    sslmode = str_(raw.get("sslmode"), f"{path}.sslmode", default="")
+    if sslmode and sslmode not in _SSLMODES:
+        raise ConfigError(f"{path}.sslmode", f"expected one of {', '.join(_SSLMODES)}")
+
+    def file(key: str) -> Path | None:
+        name = str_(raw.get(key), f"{path}.{key}", default="")
+        return Path(name) if name else None
+
+    return PostgresSettings(
+        dsn_file=file("dsn_file"),
+        dsn_env=dsn_env,
+        sslmode=sslmode,
+        sslrootcert=file("sslrootcert"),
+        sslcert=file("sslcert"),
+        sslkey=file("sslkey"),
+        connect_timeout=parse_duration(raw.get("connect_timeout"), f"{path}.connect_timeout", 5.0),
     )
 
 

@@ -26,7 +26,12 @@ import orjson
 from notifiers import maintenance
 from notifiers.dedup import DedupState
 from notifiers.model import Notification, ThreadAnchor
-from notifiers.storeapi import DedupRow, DeliveryRow
+from notifiers.storeapi import (
+    NOTIFICATION_COLUMNS,
+    DedupRow,
+    DeliveryRow,
+    notification_from_row,
+)
 
 DB_NAME = "outbox.sqlite3"
 
@@ -230,30 +235,11 @@ def load_notifications(
     conn: sqlite3.Connection, where: str, params: Sequence[Any] = (), limit: int | None = None
 ) -> list[Notification]:
     rows = conn.execute(
-        "SELECT id, destination, group_key, idempotency_key, created_at, payload, "
-        "total_events, object_keys, attempts, next_attempt_at, status, clusters, retry_since "
-        "FROM notifications "
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications "
         f"WHERE {where} ORDER BY id" + ("" if limit is None else f" LIMIT {int(limit)}"),
         params,
     ).fetchall()
-    return [
-        Notification(
-            id=r[0],
-            destination=r[1],
-            group_key=r[2],
-            idempotency_key=r[3],
-            created_at=r[4],
-            events=json.loads(r[5]),
-            total_events=r[6],
-            object_keys=frozenset(json.loads(r[7])),
-            attempts=r[8],
-            next_attempt_at=r[9],
-            status=r[10],
-            clusters=tuple(json.loads(r[11])),
-            retry_since=r[12],
-        )
-        for r in rows
-    ]
+    return [notification_from_row(r) for r in rows]
 
 
 def insert_rows(

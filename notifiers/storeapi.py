@@ -10,6 +10,7 @@ embedded single-process store; a shared store for several replicas implements th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -17,6 +18,32 @@ from notifiers.dedup import DedupState
 from notifiers.model import Notification, ThreadAnchor
 
 DeliveryRow = tuple[int, int, str, str, float, float, float]
+
+# Columns of a notification as ``notification_from_row`` reads them, in this order.
+NOTIFICATION_COLUMNS = (
+    "id, destination, group_key, idempotency_key, created_at, payload, total_events, "
+    "object_keys, attempts, next_attempt_at, status, clusters, retry_since"
+)
+
+
+def notification_from_row(r: Sequence[Any]) -> Notification:
+    return Notification(
+        id=r[0],
+        destination=r[1],
+        group_key=r[2],
+        idempotency_key=r[3],
+        created_at=r[4],
+        events=json.loads(r[5]),
+        total_events=r[6],
+        object_keys=frozenset(json.loads(r[7])),
+        attempts=r[8],
+        next_attempt_at=r[9],
+        status=r[10],
+        clusters=tuple(json.loads(r[11])),
+        retry_since=r[12],
+    )
+
+
 DedupRow = tuple[str, str, str, str, float, int, str]
 
 

@@ -2,6 +2,8 @@
 # Installs the Debian packages the tests run for real when their command is missing:
 #   promtool  -> prometheus, prometheus-alertmanager (promtool, amtool, the servers)
 #   kubectl   -> kubernetes-client (its built-in kustomize renders deploy/kustomize)
+#   initdb    -> postgresql (the PostgreSQL outbox tests start their own server; Debian keeps
+#                its binaries in /usr/lib/postgresql/<major>/bin, off PATH)
 # With CI=true a tool that cannot be installed fails the run instead of skipping tests.
 set -euo pipefail
 
@@ -17,6 +19,10 @@ need() {  # need COMMAND PACKAGE...
 }
 need promtool prometheus prometheus-alertmanager
 need kubectl kubernetes-client
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  missing_commands+=(initdb)
+  missing_packages+=(postgresql)
+fi
 
 if [ ${#missing_packages[@]} -eq 0 ]; then
   exit 0

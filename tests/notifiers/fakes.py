@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from aiohttp import web
 
 from notifiers.app import Bridge
 from notifiers.config import config_from_mapping
+from notifiers.pgstore import PostgresSettings, PostgresStore
+from notifiers.store import DB_NAME, SqliteStore
+from notifiers.storeapi import OutboxStore
 
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks docs' example secret
 
@@ -150,7 +155,18 @@ def bridge_config(
         "destinations": dict(destinations),
     }
     doc.update(extra)
+    if OUTBOX_POSTGRES_DSN is not None:
+        dsn_file = state_dir.parent / f"{state_dir.name}-postgres.dsn"
+        dsn_file.parent.mkdir(parents=True, exist_ok=True)
+        dsn_file.write_text(OUTBOX_POSTGRES_DSN)
+        outbox = dict(doc.get("outbox") or {})
+        outbox["postgres"] = {"dsn_file": str(dsn_file)}
+        doc["outbox"] = outbox
     return {"bridge": doc}
+
+
+# Set by the ``outbox_backend`` fixture: bridges built by ``bridge_config`` use this database.
+OUTBOX_POSTGRES_DSN: str | None = None
 
 
 def fast_webhook(url: str, **extra: Any) -> dict[str, Any]:
@@ -202,15 +218,36 @@ def flux_event(
     }
 
 
-def stored_events(state_dir: Path) -> list[dict[str, Any]]:
-    """Events as committed in the outbox, read through a separate connection."""
-    import sqlite3
-
-    conn = sqlite3.connect(state_dir / "outbox.sqlite3")
+def query_outbox(state_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (no parameters) on the outbox the bridge of ``state_dir`` uses, SQLite or
+    PostgreSQL, through a separate connection; committed."""
+    if OUTBOX_POSTGRES_DSN is not None:
+        with psycopg.connect(OUTBOX_POSTGRES_DSN) as pg:
+            cur = pg.execute(sql)
+            return cur.fetchall() if cur.description else []
+    conn = sqlite3.connect(state_dir / DB_NAME)
     try:
-        rows = conn.execute("SELECT body, raw, decision FROM events ORDER BY seq").fetchall()
+        with conn:
+            return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def open_store(state_dir: Path) -> OutboxStore:
+    """The store of a stopped bridge, opened for maintenance (close it after)."""
+    store: OutboxStore
+    if OUTBOX_POSTGRES_DSN is not None:
+        dsn_file = state_dir.parent / f"{state_dir.name}-postgres.dsn"
+        store = PostgresStore(PostgresSettings(dsn_file=dsn_file))
+    else:
+        store = SqliteStore(state_dir)
+    store.open()
+    return store
+
+
+def stored_events(state_dir: Path) -> list[dict[str, Any]]:
+    """Events as committed in the outbox, read through a separate connection."""
+    rows = query_outbox(state_dir, "SELECT body, raw, decision FROM events ORDER BY seq")
     return [{**json.loads(b), "raw": json.loads(r), "decision": d} for b, r, d in rows]
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from notifiers.intake import new_event_id, parse_flux_event
 from notifiers.model import Event
-from tests.notifiers.fakes import bridge_config, flux_event, make_bridge, stored_events
+from tests.notifiers.fakes import (
+    bridge_config,
+    flux_event,
+    make_bridge,
+    query_outbox,
+    stored_events,
+)
+
+pytestmark = pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
 
 
 def event(**kw: object) -> Event:
@@ -53,10 +62,7 @@ async def test_replay_still_covers_new_events_after_prune_emptied_the_table(
     await first.submit([event()])
     await first.stop()  # the final snapshot marks event 1 as covered
     # Stand in for prune after the retention: every covered event is deleted.
-    conn = sqlite3.connect(state / "outbox.sqlite3")
-    with conn:
-        conn.execute("DELETE FROM events")
-    conn.close()
+    query_outbox(state, "DELETE FROM events")
 
     second = make_bridge(doc)
     await second.start(serve=False)

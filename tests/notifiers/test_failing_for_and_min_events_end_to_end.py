@@ -3,25 +3,28 @@ lasting failure does once, min_events waits for the count, and a hold survives a
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
-from notifiers.maintenance import prune
+import pytest
+
 from tests.notifiers.fakes import (
     FakeDestination,
     bridge_config,
     eventually,
     fast_webhook,
     make_bridge,
+    open_store,
+    query_outbox,
 )
 from tests.notifiers.test_slack_incident_is_one_thread import transition
 
+pytestmark = pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
+
 
 def deliveries(state: Path) -> dict[str, int]:
-    with sqlite3.connect(state / "outbox.sqlite3") as conn:
-        return dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status"))
+    return dict(query_outbox(state, "SELECT status, count(*) FROM deliveries GROUP BY status"))
 
 
 def config(tmp_path: Path, url: str, **noise: Any) -> dict[str, Any]:
@@ -46,14 +49,16 @@ async def test_recovery_inside_failing_for_sends_nothing(
         await bridge.stop()
     assert destination.requests == []
     # dropped holds do not pin their rows: retention removes them like delivered ones
-    with sqlite3.connect(tmp_path / "state" / "outbox.sqlite3") as conn:
-        removed = prune(
-            conn,
+    store = open_store(tmp_path / "state")
+    try:
+        removed = store.prune(
             now=time.time() + 8 * 86400,
             retention=7 * 86400,
             dead_retention=30 * 86400,
             dedup_window=3600,
         )
+    finally:
+        store.close()
     assert removed["deliveries"] == 1
     assert removed["events"] == 2
 

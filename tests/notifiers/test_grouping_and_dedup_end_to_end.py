@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from exporter.transitions import RootCause, Transition
 from tests.notifiers.fakes import (
@@ -20,6 +21,8 @@ from tests.notifiers.fakes import (
     make_bridge,
     metric,
 )
+
+pytestmark = pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
 
 
 async def test_300_cluster_burst_is_one_notification(

@@ -10,9 +10,19 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.notifiers.fakes import FakeDestination, Step, eventually, fast_webhook, flux_event
+from tests.notifiers.fakes import (
+    FakeDestination,
+    Step,
+    bridge_config,
+    eventually,
+    fast_webhook,
+    flux_event,
+)
+
+pytestmark = pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
 
 N = 150
 
@@ -48,15 +58,12 @@ async def test_kill9_mid_delivery_loses_and_doubles_nothing(tmp_path: Path) -> N
     config = tmp_path / "fluxwatch.yaml"
     config.write_text(
         json.dumps(
-            {
-                "bridge": {
-                    "listen": "127.0.0.1:0",
-                    "state_dir": str(tmp_path / "state"),
-                    "outbox": {"synchronous": "normal"},
-                    "route": {"destinations": ["ci"], "group_by": ["..."], "group_wait": "0s"},
-                    "destinations": {"ci": webhook},
-                }
-            }
+            bridge_config(
+                tmp_path / "state",
+                {"ci": webhook},
+                {"destinations": ["ci"], "group_by": ["..."], "group_wait": "0s"},
+                outbox={"synchronous": "normal"},
+            )
         )
     )
     proc, port = await spawn(config)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from notifiers.app import Bridge
 from notifiers.intake import new_event_id, parse_flux_event
 from notifiers.model import Event
@@ -26,6 +28,8 @@ from tests.notifiers.fakes import (
     settled,
     tick,
 )
+
+pytestmark = pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
 
 NO_GROUPING = {"group_by": ["..."], "group_wait": "0s"}
 

@@ -7,7 +7,6 @@ token dead-letters that destination only; incoming-webhook mode posts plain mess
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +17,9 @@ from prometheus_client import generate_latest
 
 from notifiers.app import Bridge
 from tests.notifiers.chat_fakes import FakeSlack, FakeTeams, Scripted
-from tests.notifiers.fakes import bridge_config, eventually, make_bridge
+from tests.notifiers.fakes import bridge_config, eventually, make_bridge, query_outbox
+
+pytestmark = pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
 
 TOKEN = "xoxb-4242-fluxwatch-test-token"
 SHA = "802723078affd3eb2a3898630261ab3ca5d6dd40"
@@ -59,8 +60,9 @@ def slack_destination(tmp_path: Path, fake: FakeSlack, **extra: Any) -> dict[str
 
 
 def statuses(state_dir: Path) -> dict[str, int]:
-    with sqlite3.connect(state_dir / "outbox.sqlite3") as conn:
-        return dict(conn.execute("SELECT status, count(*) FROM notifications GROUP BY status"))
+    return dict(
+        query_outbox(state_dir, "SELECT status, count(*) FROM notifications GROUP BY status")
+    )
 
 
 @pytest.fixture
@@ -222,10 +224,9 @@ async def test_revoked_token_dead_letters_only_that_destination(
             assert TOKEN not in metrics_text
         finally:
             await bridge.stop()
-        with sqlite3.connect(tmp_path / "state" / "outbox.sqlite3") as conn:
-            (error,) = conn.execute(
-                "SELECT last_error FROM notifications WHERE status = 'dead'"
-            ).fetchone()
+        [(error,)] = query_outbox(
+            tmp_path / "state", "SELECT last_error FROM notifications WHERE status = 'dead'"
+        )
         assert "invalid_auth" in error
         assert TOKEN not in error
         assert slack.count("chat.postMessage") == 1  # permanent: not retried

@@ -1,0 +1,561 @@
+"""The outbox on PostgreSQL: the same rows as ``notifiers.store`` in a database the platform
+team already operates, so the bridge's state survives the loss of its node and volume.
+
+psycopg 3, synchronous: the outbox's writer is a thread that batches every operation waiting on
+its queue into one transaction (group commit), so a blocking driver fits it directly; asyncpg
+would need the event loop the intake answers on, or a loop of its own in that thread.
+
+One writer per database: the store holds a session advisory lock while it is open, so a second
+bridge started on the same database refuses to start instead of writing beside the first (the
+writer allocates ids and keeps de-duplication and group state in memory). When the process
+dies, its connection closes and the lock is free for the replacement.
+
+The schema is created and migrated at start under a transaction-level advisory lock, with the
+applied version in ``fluxwatch_schema``: replicas starting at once apply each step once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from notifiers.dedup import DedupState
+from notifiers.model import Notification, ThreadAnchor
+from notifiers.storeapi import (
+    NOTIFICATION_COLUMNS,
+    DedupRow,
+    DeliveryRow,
+    notification_from_row,
+)
+
+MIGRATION_LOCK = 0x666C7578_0001  # "flux" + 1: serialises schema changes across replicas
+WRITER_LOCK = 0x666C7578_0002  # held by the one bridge writing to this database
+
+# Each entry moves the schema one version up; never edit an applied one, append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        seq BIGINT PRIMARY KEY,
+        id TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        source TEXT NOT NULL,
+        object_key TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        body TEXT NOT NULL,
+        raw TEXT NOT NULL
+    );
+    CREATE INDEX events_by_object ON events (object_key, received_at);
+    CREATE TABLE deliveries (
+        id BIGINT PRIMARY KEY,
+        event_seq BIGINT NOT NULL,
+        destination TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        due_at DOUBLE PRECISION NOT NULL,
+        group_interval DOUBLE PRECISION NOT NULL,
+        notification_id BIGINT
+    );
+    CREATE INDEX deliveries_by_status ON deliveries (status);
+    CREATE TABLE notifications (
+        id BIGINT PRIMARY KEY,
+        destination TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        last_attempt_at DOUBLE PRECISION,
+        last_error TEXT NOT NULL DEFAULT '',
+        last_status_code INTEGER,
+        delivered_at DOUBLE PRECISION,
+        total_events INTEGER NOT NULL,
+        delivery_ids TEXT NOT NULL,
+        object_keys TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        clusters TEXT NOT NULL DEFAULT '[]',
+        requeued INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX notifications_by_status ON notifications (status, destination);
+    CREATE TABLE dedup_state (
+        key TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        revision TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        was_bad INTEGER NOT NULL,
+        applied_revision TEXT NOT NULL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+    CREATE TABLE thread_anchors (
+        destination TEXT NOT NULL,
+        incident TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        opened_at DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL,
+        closed INTEGER NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (destination, incident)
+    );
+    CREATE TABLE groups (
+        destination TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        last_flush_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (destination, group_key)
+    );
+    """,
+    # 2: a replayed notification's retry budget restarts from here (see maintenance.replay)
+    "ALTER TABLE notifications ADD COLUMN retry_since DOUBLE PRECISION;",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class PostgresError(Exception):
+    """The PostgreSQL outbox cannot be used; the message names the cause, never the DSN."""
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSettings:
+    """Where the outbox database is: a DSN read from a file or an environment variable (it
+    usually holds a password), and TLS options that override the DSN's."""
+
+    dsn_file: Path | None = None
+    dsn_env: str = ""
+    sslmode: str = ""
+    sslrootcert: Path | None = None
+    sslcert: Path | None = None
+    sslkey: Path | None = None
+    connect_timeout: float = 5.0
+
+    def dsn(self) -> str:
+        if self.dsn_file is not None:
+            try:
+                return self.dsn_file.read_text().strip()
+            except OSError as exc:
+                raise PostgresError(
+                    f"cannot read the DSN file {self.dsn_file}: {exc.strerror}"
+                ) from None
+        value = os.environ.get(self.dsn_env, "").strip()
+        if not value:
+            raise PostgresError(f"environment variable {self.dsn_env} holds no DSN")
+        return value
+
+    def connect_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"connect_timeout": max(1, int(self.connect_timeout))}
+        for name in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
+            value = getattr(self, name)
+            if value:
+                args[name] = str(value)
+        return args
+
+
+def _why(exc: BaseException) -> str:
+    """The server's or driver's reason in one line; psycopg never puts the password in it."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def connect(settings: PostgresSettings) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(settings.dsn(), autocommit=True, **settings.connect_args())
+    except psycopg.Error as exc:
+        raise PostgresError(f"cannot connect to PostgreSQL: {_why(exc)}") from None
+
+
+def migrate(conn: psycopg.Connection[Any]) -> int:
+    """Bring the schema to ``SCHEMA_VERSION``; returns the version found before."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS fluxwatch_schema (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM fluxwatch_schema").fetchone()
+        found = int(row[0]) if row and row[0] is not None else 0
+        if found > SCHEMA_VERSION:
+            raise PostgresError(
+                f"the outbox schema is version {found}, newer than this bridge's "
+                f"{SCHEMA_VERSION}: upgrade the bridge"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            conn.execute(MIGRATIONS[version - 1])
+            conn.execute("INSERT INTO fluxwatch_schema (version) VALUES (%s)", (version,))
+    return found
+
+
+class PostgresStore:
+    """``notifiers.storeapi.OutboxStore`` on one PostgreSQL connection of the writer thread."""
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self.settings = settings
+        self.description = "the PostgreSQL outbox"
+        self._conn: psycopg.Connection[Any] | None = None
+        self._in_tx = False
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        assert self._conn is not None, "the store is not open"
+        return self._conn
+
+    def open(self) -> None:
+        conn = connect(self.settings)
+        try:
+            migrate(conn)
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK,)).fetchone()
+            if not (row and row[0]):
+                raise PostgresError(
+                    "another bridge is writing to this PostgreSQL outbox; "
+                    "run one bridge per database"
+                )
+        except psycopg.Error as exc:
+            conn.close()
+            raise PostgresError(f"cannot prepare the PostgreSQL outbox: {_why(exc)}") from None
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # ends the session: the writer lock is free again
+            self._conn = None
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN")
+        self._in_tx = True
+
+    def commit(self) -> None:
+        self._in_tx = False
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._in_tx = False
+        if self._conn is not None and not self._conn.closed:
+            self._conn.execute("ROLLBACK")
+
+    def write_ingest_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if not self._in_tx:  # one atomic write, like SQLite's single statement
+            with self.conn.transaction():
+                self._write_ingest(rows)
+        else:
+            self._write_ingest(rows)
+
+    def _write_ingest(self, rows: Sequence[Sequence[Any]]) -> None:
+        deliveries: list[tuple[Any, ...]] = []
+        for row in rows:
+            for t in json.loads(row[8]):
+                deliveries.append((t[0], row[0], t[1], t[2], t[3], "pending", t[4], t[5], t[6]))
+        with self.conn.cursor() as cur:
+            with cur.copy(
+                "COPY events (seq, id, received_at, source, object_key, decision, body, raw) "
+                "FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row[:8])
+            if deliveries:
+                with cur.copy(
+                    "COPY deliveries (id, event_seq, destination, group_key, route, status, "
+                    "created_at, due_at, group_interval) FROM STDIN"
+                ) as copy:
+                    for d in deliveries:
+                        copy.write_row(d)
+
+    def load_dedup(self) -> dict[str, DedupState]:
+        return {
+            row[0]: DedupState(row[1], row[2], row[3], row[4], bool(row[5]), row[6])
+            for row in self.conn.execute(
+                "SELECT key, status, reason, revision, at, was_bad, applied_revision "
+                "FROM dedup_state"
+            )
+        }
+
+    def dedup_seq(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'dedup_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def events_since(self, seq: int) -> Iterable[tuple[str, float]]:
+        return self.conn.execute(
+            "SELECT body, received_at FROM events WHERE seq > %s ORDER BY seq", (seq,)
+        ).fetchall()
+
+    def group_flushes(self) -> dict[tuple[str, str], float]:
+        return {
+            (r[0], r[1]): r[2]
+            for r in self.conn.execute("SELECT destination, group_key, last_flush_at FROM groups")
+        }
+
+    def next_ids(self) -> tuple[int, int, int]:
+        row = self.conn.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM deliveries), "
+            "(SELECT coalesce(max(id), 0) FROM notifications), "
+            "(SELECT coalesce(max(seq), 0) FROM events)"
+        ).fetchone()
+        assert row is not None
+        return int(row[0]) + 1, int(row[1]) + 1, int(row[2]) + 1
+
+    def waiting_deliveries(self) -> list[DeliveryRow]:
+        return self.conn.execute(
+            "SELECT id, event_seq, destination, group_key, created_at, due_at, group_interval "
+            "FROM deliveries WHERE status = 'pending' ORDER BY id"
+        ).fetchall()
+
+    def delivery_route(self, delivery_id: int) -> str:
+        row = self.conn.execute(
+            "SELECT route FROM deliveries WHERE id = %s", (delivery_id,)
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def object_events_since(self, object_key: str, since: float) -> list[tuple[float, str]]:
+        return self.conn.execute(
+            "SELECT received_at, body FROM events WHERE object_key = %s "
+            "AND received_at >= %s ORDER BY seq",
+            (object_key, since),
+        ).fetchall()
+
+    def pending_notification_count(self) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM notifications WHERE status = 'pending'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def clear_requeued(self) -> None:
+        self.conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
+
+    def write_dedup_snapshot(self, rows: Sequence[DedupRow], seq: int) -> None:
+        with self.conn.cursor() as cur:
+            if rows:
+                cur.executemany(
+                    "INSERT INTO dedup_state (key, status, reason, revision, at, was_bad, "
+                    "applied_revision) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET status = excluded.status, "
+                    "reason = excluded.reason, revision = excluded.revision, at = excluded.at, "
+                    "was_bad = excluded.was_bad, applied_revision = excluded.applied_revision",
+                    rows,
+                )
+            cur.execute(
+                "INSERT INTO meta (key, value) VALUES ('dedup_seq', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (seq,),
+            )
+
+    def cancel_deliveries(self, ids: Sequence[int]) -> None:
+        self.conn.execute(
+            "UPDATE deliveries SET status = 'cancelled' WHERE id = ANY(%s)", (list(ids),)
+        )
+
+    def event_bodies(self, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        return {
+            int(seq): json.loads(body)
+            for seq, body in self.conn.execute(
+                "SELECT seq, body FROM events WHERE seq = ANY(%s)", (list(seqs),)
+            )
+        }
+
+    def event_summaries(self, seqs: Sequence[int]) -> list[tuple[str, str, str]]:
+        return [
+            (eid, okey, json.loads(body).get("cluster", ""))
+            for eid, okey, body in self.conn.execute(
+                "SELECT id, object_key, body FROM events WHERE seq = ANY(%s)", (list(seqs),)
+            )
+        ]
+
+    def insert_notification(
+        self, notification: Notification, delivery_ids: Sequence[int], payload: str
+    ) -> None:
+        n = notification
+        conn = self.conn
+        conn.execute(
+            "INSERT INTO notifications (id, destination, group_key, idempotency_key, status, "
+            "created_at, attempts, next_attempt_at, total_events, delivery_ids, object_keys, "
+            "payload, clusters) "
+            "VALUES (%s, %s, %s, %s, 'pending', %s, 0, %s, %s, %s, %s, %s, %s)",
+            (
+                n.id,
+                n.destination,
+                n.group_key,
+                n.idempotency_key,
+                n.created_at,
+                n.next_attempt_at,
+                n.total_events,
+                json.dumps(list(delivery_ids)),
+                json.dumps(sorted(n.object_keys)),
+                payload,
+                json.dumps(list(n.clusters)),
+            ),
+        )
+        conn.execute(
+            "UPDATE deliveries SET status = 'batched', notification_id = %s WHERE id = ANY(%s)",
+            (n.id, list(delivery_ids)),
+        )
+        conn.execute(
+            "INSERT INTO groups (destination, group_key, last_flush_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (destination, group_key) DO UPDATE SET "
+            "last_flush_at = excluded.last_flush_at",
+            (n.destination, n.group_key, n.created_at),
+        )
+
+    def record_attempt(
+        self,
+        notification_id: int,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        error: str,
+        status_code: int | None,
+        at: float,
+        anchor: ThreadAnchor | None,
+    ) -> None:
+        conn = self.conn
+        row = conn.execute(
+            "UPDATE notifications SET status = %s, attempts = %s, next_attempt_at = %s, "
+            "last_attempt_at = %s, last_error = %s, last_status_code = %s, "
+            "delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END "
+            "WHERE id = %s RETURNING delivery_ids",
+            (
+                status,
+                attempts,
+                next_attempt_at,
+                at,
+                error,
+                status_code,
+                status,
+                at,
+                notification_id,
+            ),
+        ).fetchone()
+        if anchor is not None and status == "delivered":
+            conn.execute(
+                "INSERT INTO thread_anchors (destination, incident, channel, ts, opened_at, "
+                "state, closed, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (destination, incident) DO UPDATE SET channel = excluded.channel, "
+                "ts = excluded.ts, opened_at = excluded.opened_at, state = excluded.state, "
+                "closed = excluded.closed, updated_at = excluded.updated_at",
+                (
+                    anchor.destination,
+                    anchor.incident,
+                    anchor.channel,
+                    anchor.ts,
+                    anchor.opened_at,
+                    anchor.state,
+                    int(anchor.closed),
+                    at,
+                ),
+            )
+        if status in ("delivered", "dead") and row is not None:
+            conn.execute(
+                "UPDATE deliveries SET status = %s WHERE id = ANY(%s)",
+                (status, json.loads(row[0])),
+            )
+
+    def load_pending(
+        self, destination: str, *, after: int, exclude: Sequence[int], limit: int
+    ) -> list[Notification]:
+        rows = self.conn.execute(
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE status = 'pending' AND destination = %s "
+            "AND id > %s AND NOT (id = ANY(%s)) ORDER BY id LIMIT %s",
+            (destination, after, list(exclude), limit),
+        ).fetchall()
+        return [notification_from_row(r) for r in rows]
+
+    def read_thread_anchor(self, destination: str, incident: str) -> ThreadAnchor | None:
+        row = self.conn.execute(
+            "SELECT channel, ts, opened_at, state, closed FROM thread_anchors "
+            "WHERE destination = %s AND incident = %s",
+            (destination, incident),
+        ).fetchone()
+        if row is None:
+            return None
+        return ThreadAnchor(destination, incident, row[0], row[1], row[2], row[3], bool(row[4]))
+
+    def take_requeued(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for nid, destination in self.conn.execute(
+            "UPDATE notifications SET requeued = 0 WHERE requeued = 1 RETURNING id, destination"
+        ).fetchall():
+            found.setdefault(destination, []).append(nid)
+        for ids in found.values():
+            ids.sort()
+        return found
+
+    def pending_counts(self) -> dict[str, tuple[int, float]]:
+        return {
+            r[0]: (int(r[1]), float(r[2]))
+            for r in self.conn.execute(
+                "SELECT destination, sum(total_events), min(created_at) FROM notifications "
+                "WHERE status = 'pending' GROUP BY destination"
+            )
+        }
+
+    def dead_counts(self) -> dict[str, int]:
+        return {
+            r[0]: int(r[1])
+            for r in self.conn.execute(
+                "SELECT destination, count(*) FROM notifications WHERE status = 'dead' "
+                "GROUP BY destination"
+            )
+        }
+
+    def prune(
+        self, *, now: float, retention: float, dead_retention: float, dedup_window: float
+    ) -> dict[str, int]:
+        conn, cutoff = self.conn, now - retention
+        removed: dict[str, int] = {}
+        old_dead = conn.execute(
+            "DELETE FROM notifications WHERE status = 'dead' AND created_at < %s "
+            "RETURNING delivery_ids",
+            (now - dead_retention,),
+        ).fetchall()
+        dead_ids = [d for (ids,) in old_dead for d in json.loads(ids)]
+        conn.execute("DELETE FROM deliveries WHERE id = ANY(%s)", (dead_ids,))
+        removed["dead_notifications"] = len(old_dead)
+
+        def delete(sql: str, *params: Any) -> int:
+            return conn.execute(sql, params).rowcount
+
+        removed["notifications"] = delete(
+            "DELETE FROM notifications WHERE status = 'delivered' AND delivered_at < %s", cutoff
+        )
+        removed["deliveries"] = delete(
+            # "cancelled": a failure held by noise control and dropped (notifiers/noise.py)
+            "DELETE FROM deliveries WHERE status IN ('delivered', 'cancelled') AND created_at < %s",
+            cutoff,
+        )
+        removed["events"] = delete(
+            "DELETE FROM events WHERE received_at < %s "
+            "AND seq <= (SELECT coalesce(max(value), 0) FROM meta WHERE key = 'dedup_seq') "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq "
+            "AND d.status NOT IN ('delivered', 'cancelled'))",
+            cutoff,
+        )
+        removed["dedup_state"] = delete(
+            "DELETE FROM dedup_state WHERE was_bad = 0 AND at < %s",
+            now - max(retention, dedup_window),
+        )
+        removed["thread_anchors"] = delete(
+            "DELETE FROM thread_anchors WHERE closed = 1 AND updated_at < %s", cutoff
+        )
+        removed["groups"] = delete("DELETE FROM groups WHERE last_flush_at < %s", cutoff)
+        return removed
+
+    def replay(self, ids: Iterable[int], *, now: float) -> int:
+        rows = self.conn.execute(
+            "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = %s, "
+            "retry_since = %s, requeued = 1 WHERE id = ANY(%s) AND status = 'dead' "
+            "RETURNING delivery_ids",
+            (now, now, list(ids)),
+        ).fetchall()
+        delivery_ids = [d for (ids_json,) in rows for d in json.loads(ids_json)]
+        self.conn.execute(
+            "UPDATE deliveries SET status = 'batched' WHERE id = ANY(%s) AND status = 'dead'",
+            (delivery_ids,),
+        )
+        return len(rows)
