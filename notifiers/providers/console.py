@@ -19,6 +19,7 @@ from notifiers.providers.base import (
     Provider,
     ProviderContext,
 )
+from notifiers.providers.render import source_names
 
 _BADGES = {
     "failing": "FAILING",
@@ -33,16 +34,9 @@ _BADGES = {
 }
 
 
-# Where an event came from, as readers know the senders.
-SOURCE_NAMES = {"flux": "Flux event", "transition": "exporter", "alertmanager": "Alertmanager"}
-
-
 def sources_tag(events: list[Mapping[str, Any]]) -> str:
     """``[Flux event]``, ``[exporter]``, ``[Alertmanager]`` or several, for the listed events."""
-    names = sorted(
-        {SOURCE_NAMES.get(str(e.get("source", "")), str(e.get("source", ""))) for e in events}
-    )
-    names = [n for n in names if n]
+    names = source_names(events)
     return f" [{', '.join(names)}]" if names else ""
 
 

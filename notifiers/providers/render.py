@@ -73,6 +73,16 @@ class MessageView:
     count: int
 
 
+# Where an event came from, as readers know the senders.
+SOURCE_NAMES = {"flux": "Flux event", "transition": "exporter", "alertmanager": "Alertmanager"}
+
+
+def source_names(events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Sorted reader-facing names of the sources of ``events`` (``Flux event``, ``exporter``...)."""
+    names = {SOURCE_NAMES.get(str(e.get("source", "")), str(e.get("source", ""))) for e in events}
+    return sorted(n for n in names if n)
+
+
 def message_kind(event: Mapping[str, Any]) -> str:
     status = str(event.get("status", ""))
     etype = str(event.get("type", ""))
@@ -289,6 +299,9 @@ def message_view(
         severity = str((first.get("labels") or {}).get("severity", ""))
         if severity:
             facts.append(("Severity", severity))
+    reporters = source_names(events)
+    if reporters:  # a Flux event and the exporter may both report an object: say which this is
+        facts.append(("Reported by", ", ".join(reporters)))
     links: list[Link] = []
     if link:
         links.append(Link("View commit", link))
