@@ -42,7 +42,7 @@ from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig
 from notifiers.rollouts import ClusterObject, parse_object
 from notifiers.rolloutstore import ReportResult, RolloutStore, prune_rollouts
 from notifiers.rolloutview import load_view, render_html, render_text
-from notifiers.statuspublisher import StatusPublisher, StatusTarget
+from notifiers.statuspublisher import StatusPublisher, StatusTarget, dead_statuses
 
 log = logging.getLogger("fluxwatch.bridge.rollouts")
 
@@ -250,12 +250,14 @@ class RolloutService:
 
     async def view(self, request: web.Request) -> web.Response:
         now = self.clock()
-        rows = await self.store.call(lambda conn: load_view(conn, self.config.fail, now))
+        rows, dead = await self.store.call(
+            lambda conn: (load_view(conn, self.config.fail, now), dead_statuses(conn))
+        )
         fmt = request.query.get("format", "")
         if fmt == "text":
-            return web.Response(text=render_text(rows))
+            return web.Response(text=render_text(rows, dead))
         if fmt == "html" or (not fmt and "text/html" in request.headers.get("Accept", "")):
-            return web.Response(text=render_html(rows), content_type="text/html")
+            return web.Response(text=render_html(rows, dead), content_type="text/html")
         return web.json_response({"rollouts": rows}, dumps=lambda d: json.dumps(d, sort_keys=True))
 
     async def _prune(self) -> None:

@@ -93,10 +93,16 @@ def short_revision(revision: str) -> str:
     return revision
 
 
-def render_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A plain table, stable for a given input (what ``fluxwatch rollouts`` prints)."""
+def render_text(rows: Sequence[Mapping[str, Any]], dead: Sequence[Mapping[str, Any]] = ()) -> str:
+    """A plain table, stable for a given input (what ``fluxwatch rollouts`` prints), then the
+    commit statuses a host refused for good, so a revoked token is seen where rollouts are."""
+    footer = "".join(
+        f"dead commit status: {d['destination']} {d['context']} on {str(d['sha'])[:12]}: "
+        f"{d['last_error']}\n"
+        for d in dead
+    )
     if not rows:
-        return "no rollouts yet\n"
+        return "no rollouts yet\n" + footer
     header = ("OBJECT", "REVISION", "STATE", "APPLIED", "FAILING", "AGE", "SLOWEST")
     table = [header]
     for r in rows:
@@ -120,13 +126,15 @@ def render_text(rows: Sequence[Mapping[str, Any]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in table
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + footer
 
 
-def render_html(rows: Sequence[Mapping[str, Any]]) -> str:
+def render_html(rows: Sequence[Mapping[str, Any]], dead: Sequence[Mapping[str, Any]] = ()) -> str:
     """The bridge's rollout page: the same table, refreshed by the browser every 5 seconds."""
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta http-equiv='refresh' content='5'><title>fluxwatch rollouts</title></head>"
-        "<body><h1>Fleet rollouts</h1><pre>" + escape(render_text(rows)) + "</pre></body></html>\n"
+        "<body><h1>Fleet rollouts</h1><pre>"
+        + escape(render_text(rows, dead))
+        + "</pre></body></html>\n"
     )

@@ -20,6 +20,7 @@ from fluxwatch.config import ConfigFileError, load_config, require_bridge
 from notifiers.rollouts import FailPolicy
 from notifiers.rolloutstore import open_readonly
 from notifiers.rolloutview import load_view, render_text
+from notifiers.statuspublisher import dead_statuses
 
 
 def register(subparsers: Any) -> None:
@@ -50,19 +51,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _fetch(url: str) -> list[dict[str, Any]]:
+View = tuple[list[dict[str, Any]], list[dict[str, Any]]]  # rollouts, dead commit statuses
+
+
+def _fetch(url: str) -> View:
     with urllib.request.urlopen(url.rstrip("/") + "/rollouts", timeout=10) as resp:
         doc = json.loads(resp.read())
     rows = doc.get("rollouts") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
         raise ValueError("unexpected answer from the bridge")
-    return rows
+    dead = doc.get("dead_statuses")
+    return rows, dead if isinstance(dead, list) else []
 
 
-def _read(state_dir: Path, policy: FailPolicy) -> list[dict[str, Any]]:
+def _read(state_dir: Path, policy: FailPolicy) -> View:
     conn = open_readonly(state_dir)
     try:
-        return load_view(conn, policy, time.time())
+        return load_view(conn, policy, time.time()), dead_statuses(conn)
     finally:
         conn.close()
 
@@ -85,14 +90,18 @@ def handle(args: argparse.Namespace) -> int:
     while True:
         try:
             if args.bridge_url is not None:
-                rows = _fetch(args.bridge_url)
+                rows, dead = _fetch(args.bridge_url)
             else:
                 assert state_dir is not None
-                rows = _read(state_dir, policy)
+                rows, dead = _read(state_dir, policy)
         except (OSError, ValueError, sqlite3.Error, urllib.error.URLError) as exc:
             print(f"fluxwatch rollouts: {exc}", file=sys.stderr)
             return 2
-        text = json.dumps(rows, sort_keys=True, indent=2) + "\n" if args.json else render_text(rows)
+        text = (
+            json.dumps(rows, sort_keys=True, indent=2) + "\n"
+            if args.json
+            else render_text(rows, dead)
+        )
         if args.watch:
             sys.stdout.write("\x1b[H\x1b[2J" + time.strftime("%H:%M:%S  ") + "\n" + text)
         else:

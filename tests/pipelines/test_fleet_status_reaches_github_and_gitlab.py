@@ -224,6 +224,17 @@ async def test_rollout_pending_to_success_with_exact_counts(
             ).fetchall()
         )
         assert set(dead) == {("github-readonly", 403)}
+        # ... and shown where the release manager looks, with the host's reason.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(runner.url + "/rollouts", params={"format": "text"}) as resp,
+        ):
+            text = await resp.text()
+        assert (
+            "dead commit status: github-readonly fluxwatch/fleet/Kustomization/apps/podinfo" in text
+        )
+        assert "Resource not accessible by personal access token" in text
+        assert github.readonly_token not in text
     finally:
         await runner.stop()
 
