@@ -72,6 +72,14 @@ async def test_two_hour_outage_ends_with_everything_delivered(
             probes += 1
         assert probes > OUTAGE / 30 * 0.9  # the breaker probed about once per cooldown
         assert ci.on_disk  # the rest of the backlog waits on disk
+        # the queue metrics still count all of it, not just the window (read from the outbox)
+        await eventually(
+            lambda: metric(bridge, "fluxwatch_bridge_queue_depth", {"destination": "ci"}) == BACKLOG
+        )
+        oldest = metric(
+            bridge, "fluxwatch_bridge_oldest_pending_age_seconds", {"destination": "ci"}
+        )
+        assert oldest >= OUTAGE
         assert metric(bridge, "fluxwatch_bridge_dead_letters", {"destination": "ci"}) == 0
         assert (
             conn.execute("SELECT count(*) FROM notifications WHERE status = 'dead'").fetchone()[0]
