@@ -76,3 +76,20 @@ def test_tenant_exporter_watches_its_namespace_only(tmp_path: Path) -> None:
         container_args(objects, "StatefulSet", "fluxwatch-exporter", tmp_path)
     )
     assert settings_from_args(args).namespace == "team-a"
+
+
+def test_postgres_outbox_needs_no_claim_and_reads_the_dsn_from_its_secret(tmp_path: Path) -> None:
+    objects = render_example("postgres")
+    assert "PersistentVolumeClaim" not in {o["kind"] for o in objects}
+    document = lay_out_pod(objects, tmp_path)
+    postgres = document["bridge"]["outbox"]["postgres"]
+    assert postgres["sslmode"] == "verify-full"
+    mounts = mounts_of(objects, "bridge")
+    assert (
+        mounts["/etc/fluxwatch/secrets/postgres"]["secret"]["secretName"] == "fluxwatch-outbox-dsn"
+    )
+    assert postgres["dsn_file"].startswith("/etc/fluxwatch/secrets/postgres/")
+    assert mounts["/etc/fluxwatch/secrets/postgres-ca"]["secret"]["secretName"] == "fluxwatch-db-ca"
+    assert postgres["sslrootcert"] == "/etc/fluxwatch/secrets/postgres-ca/ca.crt"
+    loaded = load_config(in_pod(tmp_path, "/etc/fluxwatch/config/fluxwatch.yaml"))
+    assert loaded.bridge is not None

@@ -119,6 +119,18 @@ seccompProfile:
 {{- with .Values.bridge.alertmanager.bearerToken.existingSecret }}
 {{- $_ := set $derived "alertmanager" (dict "bearer_token_file" (printf "/etc/fluxwatch/secrets/alertmanager/%s" $.Values.bridge.alertmanager.bearerToken.key)) }}
 {{- end }}
+{{- with .Values.bridge.postgres }}
+{{- if .enabled }}
+{{- $pg := dict "dsn_file" (printf "/etc/fluxwatch/secrets/postgres/%s" .dsn.key) }}
+{{- with .sslmode }}
+{{- $_ := set $pg "sslmode" . }}
+{{- end }}
+{{- if .rootCA.existingSecret }}
+{{- $_ := set $pg "sslrootcert" (printf "/etc/fluxwatch/secrets/postgres-ca/%s" .rootCA.key) }}
+{{- end }}
+{{- $_ := set $derived "outbox" (dict "postgres" $pg) }}
+{{- end }}
+{{- end }}
 {{- if .Values.transitions.enabled }}
 {{- $_ := set $derived "exporters" (dict "token_file" (printf "/etc/fluxwatch/secrets/bridge-token/%s" .Values.transitions.token.key)) }}
 {{- end }}
@@ -131,6 +143,9 @@ seccompProfile:
 {{- end }}
 {{- if and .Values.transitions.enabled (not .Values.transitions.token.existingSecret) }}
 {{- fail "transitions.enabled needs transitions.token.existingSecret: the Secret holding the bridge token" }}
+{{- end }}
+{{- if and .Values.bridge.postgres.enabled (not .Values.bridge.postgres.dsn.existingSecret) }}
+{{- fail "bridge.postgres.enabled needs bridge.postgres.dsn.existingSecret: the Secret holding the connection string" }}
 {{- end }}
 {{- if and .Values.transitions.enabled (not .Values.bridge.enabled) }}
 {{- fail "transitions.enabled needs bridge.enabled: the exporter sends its transitions to this release's bridge" }}
