@@ -202,6 +202,7 @@ class Bridge:
             clock=self.clock,
         )
         dispatcher.on_delivered = self._delivered
+        self.outbox.on_reconnect = dispatcher.rescan
         self.dispatcher = dispatcher
         self.metrics.queue.view = dispatcher
         try:

@@ -133,6 +133,15 @@ class Dispatcher:
             dest.on_disk = True
         self._changed()
 
+    def rescan(self) -> None:
+        """The outbox reconnected to its store: a transaction whose commit was not confirmed
+        may have stored notifications nobody was handed, so reload every window from the start
+        (those already held are left out)."""
+        for dest in self.dests.values():
+            dest.cursor = 0
+            dest.on_disk = True
+        self._changed()
+
     def _hold(self, dest: _Dest, notifications: Iterable[Notification]) -> None:
         resort = False
         for n in notifications:

@@ -445,8 +445,13 @@ class IntakeHandlers:
     def reject(self, source: str, error: IntakeError, request: web.Request) -> web.Response:
         self.metrics.child(self.metrics.rejected, source, error.reason).inc()
         log.info("rejected %s payload from %s: %s", source, request.remote, error.reason)
+        # 503: the outbox cannot store right now (its database is unreachable); senders that
+        # honour Retry-After come back when the bridge has likely reconnected.
+        headers = {"Retry-After": "1"} if error.status == 503 else None
         return web.json_response(
-            {"error": error.reason, "message": error.message}, status=error.status
+            {"error": error.reason, "message": error.message},
+            status=error.status,
+            headers=headers,
         )
 
     async def _read(self, request: web.Request) -> bytes:

@@ -49,6 +49,7 @@ from notifiers.storeapi import OutboxStore
 log = logging.getLogger("fluxwatch.bridge.outbox")
 
 SNAPSHOT_SECONDS = 1.0  # how often changed de-duplication state is written
+RECOVER_BACKOFF = (0.1, 5.0)  # first and longest wait between reconnects to a failed store
 POLL_SECONDS = 0.0005  # how often the loop looks for finished transactions while it waits
 
 
@@ -144,7 +145,12 @@ class Outbox:
         self._held: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._held_objects: dict[str, set[tuple[str, str, str]]] = {}
         self._bad_times: dict[str, list[float]] = {}
+        # Set when the store failed and the state could not be reloaded (its database is
+        # unreachable): operations fail at once, and the writer reconnects with backoff.
         self.failed: BaseException | None = None
+        self._recover_at = 0.0
+        self._recover_wait = RECOVER_BACKOFF[0]
+        self.on_reconnect: Callable[[], None] | None = None  # called in the loop
         self._gathered: list[tuple[Sequence[IngestItem], asyncio.Future[Any]]] = []
         self._gather_scheduled = False
         # Completions travel back through a deque the loop polls while it waits for any,
@@ -316,6 +322,9 @@ class Outbox:
             if self._dirty_dedup:
                 until = max(0.0, self._next_snapshot - self.clock())
                 timeout = until if timeout is None else min(timeout, until)
+            if self.failed is not None:
+                until = max(0.0, self._recover_at - time.monotonic())
+                timeout = until if timeout is None else min(timeout, until)
             try:
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -334,12 +343,40 @@ class Outbox:
                     stop = True
                     break
                 batch.append(nxt)
-            self._process(conn, batch)
+            if self.failed is not None and not self._recover():
+                # Nothing is decided against state that may not match the database: every
+                # operation fails now (intake answers 503), none waits for the reconnect.
+                self._complete(batch, None, [], self.failed)
+            else:
+                self._process(conn, batch)
             if stop:
                 self._final_snapshot(conn)
                 return
 
+    def _recover(self) -> bool:
+        """Reconnect and reload the state, at most once per backoff step; True when usable."""
+        if time.monotonic() < self._recover_at:
+            return False
+        try:
+            self.store.reconnect()
+            self._load_state()
+        except Exception as exc:
+            log.warning("outbox store still unavailable: %s", exc)
+            self.failed = exc
+            self._recover_wait = min(self._recover_wait * 2, RECOVER_BACKOFF[1])
+            self._recover_at = time.monotonic() + self._recover_wait
+            return False
+        log.info("outbox store reconnected")
+        self.failed = None
+        self._recover_wait = RECOVER_BACKOFF[0]
+        if self.on_reconnect is not None and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+                self._loop.call_soon_threadsafe(self.on_reconnect)
+        return True
+
     def _final_snapshot(self, conn: OutboxStore) -> None:
+        if self.failed is not None:
+            return  # replay on the next start covers it
         if not self._dirty_dedup:
             return
         try:
@@ -399,7 +436,10 @@ class Outbox:
             try:
                 self._load_state()  # in-memory state must match what is on disk again
             except Exception as reload_exc:
+                log.error("outbox store unavailable, reconnecting: %s", reload_exc)
                 self.failed = reload_exc
+                self._recover_wait = RECOVER_BACKOFF[0]
+                self._recover_at = time.monotonic() + self._recover_wait
             self._complete(batch, None, [], exc)
             return
         if self.on_commit_batch is not None:

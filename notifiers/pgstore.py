@@ -225,6 +225,13 @@ class PostgresStore:
             self._conn.close()  # ends the session: the writer lock is free again
             self._conn = None
 
+    def reconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # a dead session: its writer lock went with it
+            self._conn = None
+        self._in_tx = False
+        self.open()
+
     def begin(self) -> None:
         self.conn.execute("BEGIN")
         self._in_tx = True

@@ -308,6 +308,10 @@ class SqliteStore:
             self._conn.close()
             self._conn = None
 
+    def reconnect(self) -> None:
+        self.close()
+        self.open()
+
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
 

@@ -54,6 +54,9 @@ class OutboxStore(Protocol):
 
     def open(self) -> None: ...
     def close(self) -> None: ...
+    def reconnect(self) -> None:
+        """Open a fresh connection after a failure (a database restart); raises while the
+        database is still unreachable."""
 
     # transactions
     def begin(self) -> None: ...
