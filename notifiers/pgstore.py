@@ -566,3 +566,88 @@ class PostgresStore:
             (delivery_ids,),
         )
         return len(rows)
+
+
+class QmarkConnection:
+    """A PostgreSQL connection that runs the operator commands' SQL (``notifiers.admin``,
+    ``notifiers.maintenance``), written once with ``?`` placeholders for both stores."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("BEGIN IMMEDIATE", "BEGIN").replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self._conn.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cur:
+            cur.executemany(self._sql(sql), rows)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> QmarkConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def open_admin(settings: PostgresSettings) -> QmarkConnection:
+    """A connection for ``fluxwatch outbox``; safe while a bridge writes (row locks)."""
+    conn = connect(settings)
+    try:
+        migrate(conn)
+    except psycopg.Error as exc:
+        conn.close()
+        raise PostgresError(f"cannot prepare the PostgreSQL outbox: {_why(exc)}") from None
+    return QmarkConnection(conn)
+
+
+# Every table of the outbox, in an order that copies references after what they point to.
+TABLES = (
+    "events",
+    "deliveries",
+    "notifications",
+    "dedup_state",
+    "meta",
+    "thread_anchors",
+    "groups",
+)
+
+
+def copy_from_sqlite(settings: PostgresSettings, source: Any) -> dict[str, int]:
+    """Copy a single-node bridge's outbox (an open ``sqlite3.Connection``) into an empty
+    PostgreSQL outbox, in one transaction: pending, delivered and dead notifications, the
+    events and deliveries behind them, de-duplication state, groups and thread anchors.
+
+    Refused while a bridge writes to the database or when it already holds events.
+    """
+    store = PostgresStore(settings)
+    store.open()  # migrates, and holds the writer lock: no bridge runs meanwhile
+    copied: dict[str, int] = {}
+    try:
+        conn = store.conn
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM notifications)"
+        ).fetchone()
+        if row and row[0]:
+            raise PostgresError("the PostgreSQL outbox is not empty; migrate into a new database")
+        with conn.transaction(), conn.cursor() as cur:
+            for table in TABLES:
+                columns = [r[1] for r in source.execute(f"PRAGMA table_info({table})")]
+                names = ", ".join(columns)
+                count = 0
+                with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for values in source.execute(f"SELECT {names} FROM {table}"):
+                        copy.write_row(values)
+                        count += 1
+                copied[table] = count
+    except psycopg.Error as exc:
+        raise PostgresError(f"cannot copy into the PostgreSQL outbox: {_why(exc)}") from None
+    finally:
+        store.close()
+    return copied

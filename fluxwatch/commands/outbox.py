@@ -22,20 +22,25 @@ from notifiers.admin import (
     with_readable_times,
 )
 from notifiers.configkit import ConfigError, parse_duration
+from notifiers.pgstore import PostgresError, PostgresSettings, copy_from_sqlite, open_admin
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "outbox",
         help="inspect, replay and purge the bridge's outbox (dead letters)",
-        description="Operate on the bridge's SQLite outbox; safe while the bridge runs.",
+        description="Operate on the bridge's outbox (SQLite in the state directory, or "
+        "PostgreSQL when the config sets bridge.outbox.postgres); safe while the bridge runs.",
     )
     sub = parser.add_subparsers(dest="outbox_command", metavar="SUBCOMMAND", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         where = p.add_mutually_exclusive_group(required=True)
         where.add_argument(
-            "--config", type=Path, metavar="FILE", help="fluxwatch.yaml (for bridge.state_dir)"
+            "--config",
+            type=Path,
+            metavar="FILE",
+            help="fluxwatch.yaml (bridge.state_dir, or bridge.outbox.postgres)",
         )
         where.add_argument(
             "--state-dir", type=Path, metavar="DIR", help="the bridge's state directory"
@@ -92,29 +97,74 @@ def register(subparsers: Any) -> None:
     p.add_argument("--destination", metavar="NAME", help="only this destination")
     p.set_defaults(handler=_purge)
 
+    p = sub.add_parser(
+        "migrate",
+        help="move a single-node bridge's SQLite outbox into PostgreSQL",
+        description="Copy every row of a stopped bridge's SQLite outbox (pending, delivered and "
+        "dead notifications, events, de-duplication state, groups, thread anchors) into the "
+        "empty PostgreSQL outbox that --config names, in one transaction. Refused while a "
+        "bridge writes to that database.",
+    )
+    p.add_argument("--config", type=Path, metavar="FILE", required=True, help="fluxwatch.yaml")
+    p.add_argument(
+        "--from-sqlite", type=Path, metavar="DIR", required=True, help="the old state directory"
+    )
+    p.set_defaults(handler=_migrate)
 
-def _state_dir(args: argparse.Namespace) -> Path | None:
-    if args.state_dir is not None:
+
+def _where(args: argparse.Namespace) -> Path | PostgresSettings | None:
+    """The state directory of a SQLite outbox, or the PostgreSQL outbox's settings."""
+    if getattr(args, "state_dir", None) is not None:
         return Path(args.state_dir)
     if args.config is not None:
         try:
-            return require_bridge(load_config(args.config)).state_dir
+            bridge = require_bridge(load_config(args.config))
         except ConfigFileError as exc:
             print(f"fluxwatch outbox: {exc}", file=sys.stderr)
             return None
+        return bridge.outbox.postgres if bridge.outbox.postgres is not None else bridge.state_dir
     print("fluxwatch outbox: --state-dir DIR or --config FILE is required", file=sys.stderr)
     return None
 
 
 def _open(args: argparse.Namespace) -> Any:
-    state = _state_dir(args)
-    if state is None:
+    where = _where(args)
+    if where is None:
         return None
     try:
-        return open_outbox(state)
-    except FileNotFoundError as exc:
+        if isinstance(where, PostgresSettings):
+            return open_admin(where)
+        return open_outbox(where)
+    except (FileNotFoundError, PostgresError) as exc:
         print(f"fluxwatch outbox: {exc}", file=sys.stderr)
         return None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    target = _where(args)
+    if target is None:
+        return 2
+    if not isinstance(target, PostgresSettings):
+        print(
+            f"fluxwatch outbox migrate: {args.config} sets no bridge.outbox.postgres to migrate to",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        source = open_outbox(args.from_sqlite)
+    except FileNotFoundError as exc:
+        print(f"fluxwatch outbox migrate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        copied = copy_from_sqlite(target, source)
+    except PostgresError as exc:
+        print(f"fluxwatch outbox migrate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
+    shown = ", ".join(f"{table} {n}" for table, n in copied.items())
+    print(f"copied into PostgreSQL: {shown}")
+    return 0
 
 
 def _ts(value: float | None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.notifiers.fakes import (
     fast_webhook,
     flux_event,
     make_bridge,
+    query_outbox,
 )
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -77,13 +77,20 @@ def test_bridge_refuses_a_bad_config(capsys: pytest.CaptureFixture[str]) -> None
     assert "bridge.destinations.ops.type" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
 async def test_outbox_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dest = await FakeDestination(default=Step(410)).start()
     state = tmp_path / "state"
     route = {"destinations": ["ci"], "group_by": ["..."], "group_wait": "0s"}
-    bridge = make_bridge(bridge_config(state, {"ci": fast_webhook(dest.url)}, route))
+    doc = bridge_config(state, {"ci": fast_webhook(dest.url)}, route)
+    bridge = make_bridge(doc)
     await bridge.start()
-    conn = sqlite3.connect(state / "outbox.sqlite3")
+    config = tmp_path / "fluxwatch.yaml"
+    config.write_text(json.dumps(doc))
+
+    def count(where: str) -> int:
+        return int(query_outbox(state, f"SELECT count(*) FROM notifications {where}")[0][0])
+
     try:
         from notifiers.intake import new_event_id, parse_flux_event
 
@@ -99,13 +106,9 @@ async def test_outbox_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str
                     )
                 ]
             )
-        await eventually(
-            lambda: (
-                conn.execute("SELECT count(*) FROM notifications WHERE status='dead'").fetchone()[0]
-                == 2
-            )
-        )
-        s = ["--state-dir", str(state)]
+        await eventually(lambda: count("WHERE status='dead'") == 2)
+        on_postgres = "postgres" in doc["bridge"].get("outbox", {})
+        s = ["--config", str(config)] if on_postgres else ["--state-dir", str(state)]
 
         assert main(["outbox", "list", *s, "--status", "dead"]) == 0
         listing = capsys.readouterr().out
@@ -133,13 +136,10 @@ async def test_outbox_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
         assert main(["outbox", "purge", *s, "--dead"]) == 0
         assert "purged 1" in capsys.readouterr().out
-        await eventually(
-            lambda: conn.execute("SELECT count(*) FROM notifications").fetchone()[0] == 1
-        )
+        await eventually(lambda: count("") == 1)
         assert main(["outbox", "replay", *s]) == 2  # nothing selected
         assert main(["outbox", "show", *s, "999"]) == 1
     finally:
-        conn.close()
         await bridge.stop()
         await dest.stop()
 
