@@ -80,6 +80,19 @@ OUTBOX_COMMIT_BATCH = MetricSpec(
     (),
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
 )
+OUTBOX_STORE_UP = MetricSpec(
+    "fluxwatch_bridge_outbox_store_up",
+    "1 while the outbox can store events; 0 while its database is unreachable (intake answers "
+    "503 and the bridge reconnects).",
+    "gauge",
+    (),
+)
+OUTBOX_STORE_RECONNECTS = MetricSpec(
+    "fluxwatch_bridge_outbox_store_reconnects_total",
+    "Times the outbox reconnected to its store after losing it (a PostgreSQL restart or failover).",
+    "counter",
+    (),
+)
 
 # Read from the outbox at scrape time, so they cannot drift from it ----------------------------
 
@@ -142,6 +155,8 @@ UPDATED: tuple[MetricSpec, ...] = (
     DELIVERIES,
     DELIVERY_ATTEMPT_SECONDS,
     OUTBOX_COMMIT_BATCH,
+    OUTBOX_STORE_UP,
+    OUTBOX_STORE_RECONNECTS,
     COMMIT_STATUSES,
     COMMIT_STATUSES_SKIPPED,
 )

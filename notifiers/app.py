@@ -202,7 +202,13 @@ class Bridge:
             clock=self.clock,
         )
         dispatcher.on_delivered = self._delivered
-        self.outbox.on_reconnect = dispatcher.rescan
+        self.metrics.store_up.set_function(lambda: 0.0 if self.outbox.failed else 1.0)
+
+        def reconnected() -> None:
+            self.metrics.store_reconnects.inc()
+            dispatcher.rescan()
+
+        self.outbox.on_reconnect = reconnected
         self.dispatcher = dispatcher
         self.metrics.queue.view = dispatcher
         try:

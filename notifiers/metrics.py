@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
@@ -83,6 +83,9 @@ class BridgeMetrics:
         self.deliveries = _counter(catalogue.DELIVERIES, r)
         self.attempt_seconds = _histogram(catalogue.DELIVERY_ATTEMPT_SECONDS, r)
         self.commit_batch = _histogram(catalogue.OUTBOX_COMMIT_BATCH, r)
+        spec = catalogue.OUTBOX_STORE_UP
+        self.store_up = Gauge(spec.family, spec.help, list(spec.labels), registry=r)
+        self.store_reconnects = _counter(catalogue.OUTBOX_STORE_RECONNECTS, r)
         self.commit_statuses = _counter(catalogue.COMMIT_STATUSES, r)  # notifiers/statuspublisher
         self.commit_statuses_skipped = _counter(catalogue.COMMIT_STATUSES_SKIPPED, r)
         self.queue = _QueueCollector()

@@ -18,6 +18,7 @@ from tests.notifiers.fakes import (
     fast_webhook,
     flux_event,
     make_bridge,
+    metric,
 )
 from tests.postgres import PostgresServer
 
@@ -70,11 +71,14 @@ async def test_database_restart_under_load_loses_nothing_acknowledged(
         try:
             await eventually(lambda: len(refused) >= 5, within=20)
             assert await ready() == 503
+            assert metric(bridge, "fluxwatch_bridge_outbox_store_up") == 0
         finally:
             await asyncio.to_thread(postgres_server.start)
         before = len(accepted)
         await eventually(lambda: len(accepted) >= before + 50, within=30)
         assert await ready() == 200
+        assert metric(bridge, "fluxwatch_bridge_outbox_store_up") == 1
+        assert metric(bridge, "fluxwatch_bridge_outbox_store_reconnects_total") >= 1
     finally:
         stop.set()
         await asyncio.gather(*senders, return_exceptions=True)
