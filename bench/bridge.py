@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -236,8 +237,10 @@ def serve_bare() -> None:
     asyncio.run(main())
 
 
-def write_config(dir_: Path, *, dest_port: int, group_wait: str, synchronous: str) -> Path:
-    config = {
+def write_config(
+    dir_: Path, *, dest_port: int, group_wait: str, synchronous: str, postgres_dsn: str = ""
+) -> Path:
+    config: dict[str, Any] = {
         "bridge": {
             "listen": "127.0.0.1:0",
             "state_dir": str(dir_ / "state"),
@@ -258,6 +261,9 @@ def write_config(dir_: Path, *, dest_port: int, group_wait: str, synchronous: st
         }
     }
     dir_.mkdir(parents=True, exist_ok=True)
+    if postgres_dsn:
+        (dir_ / "outbox.dsn").write_text(postgres_dsn)
+        config["bridge"]["outbox"]["postgres"] = {"dsn_file": str(dir_ / "outbox.dsn")}
     path = dir_ / "fluxwatch.yaml"
     path.write_text(json.dumps(config))
     return path
@@ -319,6 +325,30 @@ async def latency_phase(cwd: Path, tmp: Path, synchronous: str) -> dict[str, flo
     }
 
 
+async def postgres_phase(
+    cwd: Path, tmp: Path, bodies: list[bytes], keep: Callable[[str, dict[str, float]], None]
+) -> None:
+    """One bridge on a local PostgreSQL 15 (fsync on, like synchronous=full), a fresh database
+    per round: the durable intake of the shared store."""
+    from tests.postgres import running_postgres
+
+    with running_postgres(durable=True) as server:
+        for round_ in range(ROUNDS):
+            dsn = server.dsn(server.new_database())
+            cfg = write_config(
+                tmp / f"intake-pg-{round_}",
+                dest_port=9,
+                group_wait="1h",
+                synchronous="full",
+                postgres_dsn=dsn,
+            )
+            proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
+            try:
+                keep("postgres", await measure(proc, port, "/flux/bench", bodies))
+            finally:
+                stop(proc)
+
+
 async def run(cwd: Path) -> dict[str, Any]:
     bodies = [flux_event(i) for i in range(20_000)]
     best: dict[str, dict[str, float]] = {}
@@ -347,6 +377,7 @@ async def run(cwd: Path) -> dict[str, Any]:
                     keep(sync, await measure(proc, port, "/flux/bench", bodies))
                 finally:
                     stop(proc)
+        await postgres_phase(cwd, tmp, bodies, keep)
         latency = await latency_phase(cwd, tmp, "full")
         backlog = await backlog_phase(cwd, tmp)
     return {"best": best, "latency": latency, "backlog": backlog}
@@ -368,6 +399,12 @@ def main() -> None:
             f"{b['cpu_us']:6.1f} us CPU/event  ratio {b['rate'] / ceiling['rate']:.2f} "
             f"(target >= 0.50); non-2xx: {b['errors']:.0f}"
         )
+    b = best["postgres"]
+    print(
+        f"durable intake (PostgreSQL, 1 bridge): {b['rate']:8.0f} events/s  "
+        f"{b['cpu_us']:6.1f} us CPU/event  ratio {b['rate'] / ceiling['rate']:.2f} "
+        f"(CPU of the bridge process only; the server's is extra); non-2xx: {b['errors']:.0f}"
+    )
     lat = r["latency"]
     print(
         f"intake->delivery at {LATENCY_RATE:.0f} events/s: p50 {lat['p50'] * 1000:.1f} ms, "

@@ -7,6 +7,7 @@ owns its data directory. Shared by every test that needs a database (``postgres_
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -61,11 +62,15 @@ class PostgresServer:
             timeout=60,
         )
 
+    durable: bool = False  # fsync on (benchmarks); tests trade it for speed
+
     def start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-            "-c fsync=off -c full_page_writes=off -c max_connections=200"
+            "-c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         log = self.data_dir / "server.log"
         self.pg_ctl("start", "-w", "-t", "60", "-l", str(log), "-o", options)
 
@@ -83,8 +88,9 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def running_postgres(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """A fresh server in a temporary directory, stopped and removed on exit."""
     initdb = postgres_binary("initdb")
     root = Path(tempfile.mkdtemp(prefix="fluxwatch-pg-"))
     as_user: list[str] = []
@@ -109,7 +115,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         stdout=subprocess.DEVNULL,
         timeout=120,
     )
-    server = PostgresServer(data, _free_port(), as_user)
+    server = PostgresServer(data, _free_port(), as_user, durable=durable)
     server.start()
     try:
         yield server
@@ -118,6 +124,12 @@ def postgres_server() -> Iterator[PostgresServer]:
             server.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
