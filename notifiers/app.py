@@ -35,7 +35,7 @@ from notifiers.outbox import IngestItem, Outbox, OutboxError
 from notifiers.pgstore import PostgresError, PostgresStore
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
 from notifiers.rolloutservice import RolloutService
-from notifiers.routing import Decision, route_event
+from notifiers.routing import Decision, opts_into_fleet_rollouts, route_event
 from notifiers.statuspublisher import targets_from
 from notifiers.storeapi import OutboxStore
 from plumbing.http_server import HttpServer
@@ -126,6 +126,7 @@ class Bridge:
             submit=self.submit,
             max_body_bytes=config.max_body_bytes,
             status_targets=targets_from(config.destinations, PROVIDERS),
+            fleet_chat=opts_into_fleet_rollouts(config.route),
             clock=clock,
         )
         self._app = self._build_app()

@@ -466,6 +466,7 @@ _ROUTE_KEYS = (
     "failing_for",
     "min_events",
     "min_events_window",
+    "fleet_rollouts",
 )
 
 
@@ -520,6 +521,11 @@ def _parse_route(
         else (parent.mute_time_intervals if parent else ()),
         owner=bool_(raw.get("owner"), f"{path}.owner", parent.owner if parent else False),
         noise=_parse_noise(raw, path, parent.noise if parent else NoisePolicy()),
+        fleet_rollouts=bool_(
+            raw.get("fleet_rollouts"),
+            f"{path}.fleet_rollouts",
+            parent.fleet_rollouts if parent else False,
+        ),
     )
     if parent is None and matchers:
         raise ConfigError(

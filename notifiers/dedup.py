@@ -56,6 +56,11 @@ def same_revision(a: str, b: str) -> bool:
 
 def decide(prev: DedupState | None, event: Event, now: float, window: float) -> DedupDecision:
     status, revision = event.status, event.revision
+    if event.source == "rollout":
+        # Fleet rollout state is already idempotent and paced by its publisher: every update
+        # (212/500, then 260/500 with the same status) is news.
+        state = DedupState(status, event.reason, revision, now, False, revision)
+        return DedupDecision(True, "fleet_rollout", state)
     if status in BAD_STATUSES:
         if prev is not None and not revision and same_revision(prev.revision, revision):
             revision = prev.revision  # keep the revision the other source named

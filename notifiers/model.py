@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-Source = Literal["flux", "alertmanager", "transition"]
+Source = Literal["flux", "alertmanager", "transition", "rollout"]
 
 # Statuses the de-duplicator reasons about; a superset of the exporter's object statuses.
 Status = Literal[

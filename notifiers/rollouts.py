@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from notifiers.model import commit_sha
+
 Verdict = Literal["applied", "pending", "failing"]
 FleetState = Literal["pending", "success", "failure"]
 Identity = tuple[str, str, str]  # (kind, namespace, name)
@@ -187,6 +189,39 @@ def fleet_state(t: Tally, policy: FailPolicy) -> tuple[FleetState, str]:
     if not t.complete:
         text += " (waiting for every exporter shard)"
     return "pending", text
+
+
+def _took(seconds: float) -> str:
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m" if minutes else f"{secs}s"
+
+
+def fleet_chat_line(
+    rollout: Rollout, t: Tally, policy: FailPolicy, finished_at: float | None
+) -> tuple[FleetState, str]:
+    """The one line a chat message about a fleet rollout shows (pure, deterministic).
+
+    "Kustomization flux-system/apps rev abc1234: applied on 212/500 clusters, 3 failing (c03,
+    c11, c27)", then "... rolled out to 500/500 in 14m" (``finished_at``: when it was applied
+    everywhere). No clock: the same state always gives the same line, so a restart or a repeated
+    report never edits the message for nothing.
+    """
+    state, _ = fleet_state(t, policy)
+    sha = commit_sha(rollout.revision)
+    rev = sha[:7] if sha else rollout.revision
+    head = f"{rollout.kind} {rollout.namespace}/{rollout.name} rev {rev}: "
+    if state == "success":
+        took = _took((finished_at or rollout.started_at) - rollout.started_at)
+        return state, head + f"rolled out to {t.applied}/{t.total} in {took}"
+    text = f"applied on {t.applied}/{t.total} clusters"
+    if t.failing:
+        text += f", {t.failing} failing ({_named(t.failing_clusters())})"
+    if state == "pending" and not t.complete:
+        text += " (waiting for every exporter shard)"
+    return state, head + text
 
 
 def slowest(t: Tally, started_at: float, now: float, limit: int = 3) -> list[tuple[str, float]]:

@@ -116,6 +116,7 @@ class RolloutService:
         submit: Submit,
         max_body_bytes: int,
         status_targets: Sequence[StatusTarget] = (),
+        fleet_chat: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = RolloutStore(state_dir)
@@ -126,6 +127,8 @@ class RolloutService:
             metrics,
             clock=clock,
             min_interval=rollouts.status_interval,
+            # a route sets fleet_rollouts: the state also goes through routing to chat
+            submit=submit if fleet_chat else None,
         )
         self.exporters = exporters
         self.config = rollouts

@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS status_posted (
     posted_at REAL NOT NULL,
     PRIMARY KEY (destination, sha, context)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_posted (
+    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, revision TEXT NOT NULL,
+    state TEXT NOT NULL, line TEXT NOT NULL, posted_at REAL NOT NULL,
+    PRIMARY KEY (kind, namespace, name, revision)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS status_queue (
     destination TEXT NOT NULL, sha TEXT NOT NULL, context TEXT NOT NULL,
     payload TEXT NOT NULL, attempts INTEGER NOT NULL, next_at REAL NOT NULL,
@@ -310,6 +315,11 @@ def prune_rollouts(conn: sqlite3.Connection, now: float, retention: float) -> in
     if doomed:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("DELETE FROM rollouts WHERE id=?", [(i,) for i in sorted(doomed)])
+        conn.execute(
+            "DELETE FROM chat_posted WHERE NOT EXISTS (SELECT 1 FROM rollouts r WHERE "
+            "r.kind=chat_posted.kind AND r.namespace=chat_posted.namespace AND "
+            "r.name=chat_posted.name AND r.revision=chat_posted.revision)"
+        )
         conn.execute("COMMIT")
     return len(doomed)
 

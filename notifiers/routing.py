@@ -117,6 +117,9 @@ class RouteNode:
     owner: bool = False
     routes: tuple[RouteNode, ...] = field(default_factory=tuple)
     noise: NoisePolicy = field(default_factory=NoisePolicy)
+    # Also deliver the fleet rollout state (one message per rollout, updated as clusters
+    # progress); routes without it never see those events.
+    fleet_rollouts: bool = False
 
     def with_children(self, children: tuple[RouteNode, ...]) -> RouteNode:
         return replace(self, routes=children)
@@ -190,6 +193,14 @@ class Decision:
     muted: tuple[str, ...] = ()  # destinations skipped because their route was muted
 
 
+FLEET_ROLLOUT_SOURCE = "rollout"  # Event.source of the bridge's own fleet rollout state
+
+
+def opts_into_fleet_rollouts(node: RouteNode) -> bool:
+    """Whether ``node`` or a route below it delivers fleet rollout state."""
+    return node.fleet_rollouts or any(opts_into_fleet_rollouts(c) for c in node.routes)
+
+
 def _walk(node: RouteNode, event: Event, owner: str, trail: list[str] | None) -> list[RouteNode]:
     """Depth-first matching nodes (the deepest match on each branch), as route.go does.
 
@@ -197,7 +208,10 @@ def _walk(node: RouteNode, event: Event, owner: str, trail: list[str] | None) ->
     strings would be thrown away).
     """
     matched: list[RouteNode] = []
+    fleet = event.source == FLEET_ROLLOUT_SOURCE
     for child in node.routes:
+        if fleet and not opts_into_fleet_rollouts(child):
+            continue  # fleet rollout state reaches only the routes that ask for it
         if all(m.matches(field_value(event, m.name, owner)) for m in child.matchers):
             if trail is not None:
                 shown = ", ".join(str(m) for m in child.matchers) or "(no matchers)"
@@ -239,6 +253,11 @@ def route_event(
         [f"owner: {owner.team or '(none)'} ({owner.why})"] if explain else None
     )
     nodes = _walk(root, event, owner.team, trail)
+    fleet = event.source == FLEET_ROLLOUT_SOURCE
+    if fleet:
+        nodes = [n for n in nodes if n.fleet_rollouts]
+        if trail is not None and not nodes:
+            trail.append("fleet rollout state: no route sets fleet_rollouts")
     targets: list[Target] = []
     muted: list[str] = []
     seen: set[tuple[str, str]] = set()
@@ -258,7 +277,8 @@ def route_event(
                 )
             muted.extend(dests)
             continue
-        if "..." in node.group_by:
+        if "..." in node.group_by or fleet:
+            # each fleet rollout update is its own notification: it carries the whole state
             group_key = f"{node.path}|{event.id}"
         else:
             group_key = (

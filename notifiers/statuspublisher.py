@@ -13,7 +13,14 @@ newest verdict, not that every step is delivered. So the publisher keeps, durabl
 - retryable failures back off (``Retry-After`` honoured); a permanent one (401, 403, 422) makes
   that key dead, logged and counted, and every other key carries on.
 
-Deciding is pure (``plan_status``, ``desired_statuses``); the loop only reads, posts and records.
+The same state also reaches chat destinations as one message per rollout, updated in place:
+when a route sets ``fleet_rollouts``, each new line ("Kustomization flux-system/apps rev
+abc1234: applied on 212/500 clusters") becomes one event (source ``rollout``) submitted through
+the normal routing and outbox, paced like the statuses and never repeated (the last line per
+rollout is kept in ``chat_posted``). Slack turns them into one thread parent edited in place.
+
+Deciding is pure (``plan_status``, ``desired_statuses``, ``pace``, ``fleet_rollout_event``); the
+loop only reads, posts and records.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from notifiers.http import HttpClient, TransportError
+from notifiers.intake import new_event_id
 from notifiers.metrics import BridgeMetrics
-from notifiers.model import Fail, Ok, Retry, commit_sha
+from notifiers.model import Event, Fail, Ok, Retry, commit_sha
 from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
@@ -44,7 +52,16 @@ from notifiers.providers.commitstatus import (
     truncate_chars,
 )
 from notifiers.retry import backoff
-from notifiers.rollouts import FailPolicy, Identity, Rollout, Tally, fleet_state, tally
+from notifiers.rollouts import (
+    FailPolicy,
+    FleetState,
+    Identity,
+    Rollout,
+    Tally,
+    fleet_chat_line,
+    fleet_state,
+    tally,
+)
 from notifiers.rolloutstore import (
     ReportResult,
     RolloutStore,
@@ -62,6 +79,14 @@ MAX_RETRY_AFTER = 3600.0
 BATCH = 32
 REQUEST_TIMEOUT = 15.0
 _VERDICT_STATES = {"applied": "success", "failing": "failure", "pending": "pending"}
+CHAT_RETRY = 5.0  # after the outbox refused a fleet rollout update
+# fleet state -> (event status, severity, reason): what routes and chat renderers read
+_FLEET_EVENT = {
+    "pending": ("progressing", "info", "FleetRolloutProgressing"),
+    "success": ("ready", "info", "FleetRolloutSucceeded"),
+    "failure": ("failing", "error", "FleetRolloutFailed"),
+}
+Submit = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +167,58 @@ def desired_statuses(
     return out, ""
 
 
+def pace(
+    state: str, text: str, posted: Posted | None, now: float, min_interval: float
+) -> float | None:
+    """When to send ``(state, text)`` given the last one sent; None when it says the same.
+
+    A change of state goes at once; progress within one state waits ``min_interval`` after
+    the previous send, so a 500-cluster rollout is tens of updates, not 500 (pure).
+    """
+    if posted is not None and (posted.state, posted.description) == (state, text):
+        return None
+    if posted is not None and posted.state == state:
+        return max(now, posted.posted_at + min_interval)
+    return now
+
+
+def fleet_rollout_event(
+    rollout: Rollout, t: Tally, state: FleetState, line: str, now: float, event_id: str
+) -> Event:
+    """The fleet rollout state as one event for the routes that set ``fleet_rollouts`` (pure).
+
+    ``cluster`` is ``*`` (the whole fleet); the counts travel in ``metadata`` for routes and
+    renderers; ``message`` is the line the chat message shows.
+    """
+    status, severity, reason = _FLEET_EVENT[state]
+    return Event(
+        id=event_id,
+        source="rollout",
+        type="fleet_rollout",
+        cluster="*",
+        kind=rollout.kind,
+        namespace=rollout.namespace,
+        name=rollout.name,
+        status=status,
+        severity=severity,
+        reason=reason,
+        message=line,
+        received_at=now,
+        occurred_at=now,
+        revision=rollout.revision,
+        metadata={
+            "commit": commit_sha(rollout.revision),
+            "fleet_state": state,
+            "fleet_clusters": str(t.total),
+            "applied": str(t.applied),
+            "failing": str(t.failing),
+            "failing_clusters": ",".join(c.cluster for c in t.failing_clusters()),
+            "source_url": rollout.source_url,
+            "rollout_started_at": f"{rollout.started_at:.3f}",
+        },
+    )
+
+
 def plan_status(
     status: CommitStatus,
     posted: Posted | None,
@@ -151,10 +228,8 @@ def plan_status(
     max_posts: int,
 ) -> tuple[bool, float, str]:
     """(queue it?, not before, skip reason): idempotence, pacing and the host's cap; pure."""
-    if posted is not None and (posted.state, posted.description) == (
-        status.state,
-        status.description,
-    ):
+    not_before = pace(status.state, status.description, posted, now, min_interval)
+    if not_before is None:
         return False, 0.0, ""
     # Keep the last post for the final verdict: progress stops one short of the cap.
     if (
@@ -166,10 +241,16 @@ def plan_status(
         )
     ):
         return False, 0.0, "status_limit"
-    not_before = now
-    if posted is not None and posted.state == status.state:
-        not_before = max(now, posted.posted_at + min_interval)
     return True, not_before, ""
+
+
+def _chat_posted(conn: sqlite3.Connection, rollout: Rollout) -> Posted | None:
+    row = conn.execute(
+        "SELECT state, line, 1, posted_at FROM chat_posted "
+        "WHERE kind=? AND namespace=? AND name=? AND revision=?",
+        (*rollout.identity, rollout.revision),
+    ).fetchone()
+    return Posted(*row) if row else None
 
 
 def _posted(conn: sqlite3.Connection, destination: str, sha: str, context: str) -> Posted | None:
@@ -192,8 +273,10 @@ class StatusPublisher:
         clock: Callable[[], float] = time.time,
         min_interval: float = MIN_INTERVAL,
         rng: random.Random | None = None,
+        submit: Submit | None = None,
     ) -> None:
         self.store = store
+        self.submit = submit  # set when a route delivers fleet rollout state to chat
         self.targets = list(targets)
         self.policy = policy
         self.clock = clock
@@ -202,19 +285,24 @@ class StatusPublisher:
         self._dirty: set[Identity] = set()
         self._busy = False  # a planning or delivery round is running
         self._counted: set[tuple[str, int, str]] = set()
+        self._chat_due: dict[Identity, float] = {}  # paced chat updates, due later
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: HttpClient | None = None
         self.posted = metrics.commit_statuses
         self.skipped = metrics.commit_statuses_skipped
 
+    @property
+    def active(self) -> bool:
+        return bool(self.targets) or self.submit is not None
+
     def on_report(self, result: ReportResult) -> None:
-        if self.targets and result.touched:
+        if self.active and result.touched:
             self._dirty |= result.touched
             self._wake.set()
 
     def start(self) -> None:
-        if not self.targets or self._task is not None:
+        if not self.active or self._task is not None:
             return
         self._http = HttpClient()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="commit-statuses")
@@ -231,9 +319,9 @@ class StatusPublisher:
 
     async def idle(self) -> bool:
         """Nothing dirty and nothing due (for tests and shutdown)."""
-        if self._dirty or self._busy:
-            return False
         now = self.clock()
+        if self._dirty or self._busy or any(d <= now for d in self._chat_due.values()):
+            return False
         due = await self.store.call(
             lambda conn: conn.execute(
                 "SELECT count(*) FROM status_queue WHERE dead=0 AND next_at<=?", (now,)
@@ -248,9 +336,21 @@ class StatusPublisher:
         while True:
             self._busy = True
             try:
+                now = self.clock()
+                for identity, due in list(self._chat_due.items()):
+                    if due <= now:
+                        del self._chat_due[identity]
+                        self._dirty.add(identity)
                 if self._dirty:
                     dirty, self._dirty = self._dirty, set()
-                    skips = await self.store.call(lambda conn, d=dirty: self._plan(conn, d))  # type: ignore[misc]
+                    skips, chat, later = await self.store.call(
+                        lambda conn, d=dirty: self._plan(conn, d)  # type: ignore[misc]
+                    )
+                    for identity in dirty:
+                        self._chat_due.pop(identity, None)
+                    self._chat_due.update(later)
+                    if chat:
+                        await self._send_chat(chat)
                     for destination, rollout_id, reason in skips:
                         key = (destination, rollout_id, reason)
                         if key not in self._counted:
@@ -271,10 +371,12 @@ class StatusPublisher:
 
     def _plan(
         self, conn: sqlite3.Connection, identities: set[Identity]
-    ) -> list[tuple[str, int, str]]:
+    ) -> tuple[list[tuple[str, int, str]], list[Event], dict[Identity, float]]:
         now = self.clock()
         complete = shards_complete(conn)
         skips: list[tuple[str, int, str]] = []
+        chat: list[Event] = []
+        later: dict[Identity, float] = {}  # paced chat updates and when they are due
         conn.execute("BEGIN IMMEDIATE")
         try:
             for identity in sorted(identities):
@@ -283,6 +385,8 @@ class StatusPublisher:
                     continue
                 rollout = existing[-1]
                 t = tally(rollout, objects_of(conn, identity), complete)
+                if self.submit is not None:
+                    self._plan_chat(conn, rollout, t, now, chat, later)
                 for target in self.targets:
                     if not target.wants(identity):
                         continue
@@ -295,7 +399,54 @@ class StatusPublisher:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return skips
+        return skips, chat, later
+
+    def _plan_chat(
+        self,
+        conn: sqlite3.Connection,
+        rollout: Rollout,
+        t: Tally,
+        now: float,
+        out: list[Event],
+        later: dict[Identity, float],
+    ) -> None:
+        state, line = fleet_chat_line(rollout, t, self.policy, rollout.success_at)
+        posted = _chat_posted(conn, rollout)
+        if posted is None and t.applied == t.total:
+            # Already everywhere it was seen when the bridge first looked (its first start over
+            # a running fleet): not news, or every object would post a message at once.
+            return
+        due = pace(state, line, posted, now, self.min_interval)
+        if due is not None and due > now:
+            later[rollout.identity] = due
+        elif due is not None:
+            out.append(fleet_rollout_event(rollout, t, state, line, now, new_event_id()))
+
+    async def _send_chat(self, events: list[Event]) -> None:
+        """Through the outbox (routing, grouping, retries); remembered only once it is stored."""
+        assert self.submit is not None
+        try:
+            await self.submit(events)
+        except Exception as exc:
+            log.warning("fleet rollout update not stored, retrying: %s", exc)
+            retry_at = self.clock() + CHAT_RETRY
+            for e in events:
+                self._chat_due[(e.kind, e.namespace, e.name)] = retry_at
+            return
+        rows = [
+            (e.kind, e.namespace, e.name, e.revision, e.metadata["fleet_state"], e.message)
+            for e in events
+        ]
+        now = self.clock()
+        await self.store.call(
+            lambda conn: conn.executemany(
+                "INSERT INTO chat_posted (kind, namespace, name, revision, state, line, "
+                "posted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, namespace, name, "
+                "revision) DO UPDATE SET state=excluded.state, line=excluded.line, "
+                "posted_at=excluded.posted_at",
+                [(*r, now) for r in rows],
+            )
+        )
 
     def _queue(
         self,

@@ -28,6 +28,7 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "reachable": ("Cluster reachable again", ":large_green_circle:", "#2EB67D", "good"),
     "recovered": ("Recovered", ":large_green_circle:", "#2EB67D", "good"),
     "rollout": ("Rolled out", ":large_blue_circle:", "#36C5F0", "accent"),
+    "rolling_out": ("Rolling out", ":large_blue_circle:", "#36C5F0", "accent"),
     "firing": ("Alert firing", ":rotating_light:", "#E01E5A", "attention"),
     "resolved": ("Alert resolved", ":white_check_mark:", "#2EB67D", "good"),
     "progressing": ("Progressing", ":hourglass_flowing_sand:", "#36C5F0", "accent"),
@@ -74,7 +75,12 @@ class MessageView:
 
 
 # Where an event came from, as readers know the senders.
-SOURCE_NAMES = {"flux": "Flux event", "transition": "exporter", "alertmanager": "Alertmanager"}
+SOURCE_NAMES = {
+    "flux": "Flux event",
+    "transition": "exporter",
+    "alertmanager": "Alertmanager",
+    "rollout": "fleet rollout state",
+}
 
 
 def source_names(events: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -87,6 +93,8 @@ def message_kind(event: Mapping[str, Any]) -> str:
     status = str(event.get("status", ""))
     etype = str(event.get("type", ""))
     previous = str(event.get("previous_status", ""))
+    if etype == "fleet_rollout" and status == "progressing":
+        return "rolling_out"
     if status == "ready":
         if etype == "recovered" or previous in _BAD:
             return "recovered"
@@ -258,6 +266,9 @@ def message_view(
         if alertname and alertname not in title:
             title = f"{alertname}: {title}"
     where = clusters[0] if len(clusters) == 1 else f"{len(clusters)}{fleet_part} clusters"
+    fleet_rollout = first.get("type") == "fleet_rollout"  # the bridge's fleet-wide state
+    if fleet_rollout:
+        where = f"fleet ({fleet} clusters)" if fleet.isdigit() else "fleet"
     group_line = ""
     if len(clusters) > 1:
         verb = label.lower() if kind not in ("rollout",) else "rolled out"
@@ -286,7 +297,7 @@ def message_view(
     link = commit_url(_source_url(first), commit)
     facts: list[tuple[str, str]] = [("Cluster", where)]
     facts.append(("Object", title))
-    if first.get("reason"):
+    if first.get("reason") and not fleet_rollout:
         facts.append(("Reason", str(first["reason"])))
     if revision:
         facts.append(("Revision", short_revision(revision, commit)))
@@ -317,6 +328,8 @@ def message_view(
     elif runbook_url:
         links.append(Link("Runbook", _fill(runbook_url, first)))
     headline = f"{label}: {where} / {title}"
+    if fleet_rollout and first.get("message"):
+        headline = str(first["message"])  # "Kustomization ... rev abc1234: applied on 212/500"
     if first.get("reason") and kind in OPENING_KINDS:
         headline += f": {first['reason']}"
     return MessageView(

@@ -165,6 +165,8 @@ def plan_slack(
         return SlackPlan((SlackCall("webhook", _message_args(view, ""), "single"),), "", None)
     if not options.threads:
         return SlackPlan((_post(options, _message_args(view, ""), "single"),), "", None)
+    if is_fleet_rollout(notification):
+        return _plan_fleet(notification, options, view, at, rollout_anchor)
     if anchor is not None and not anchor.closed:
         closes = view.kind in CLOSING_KINDS or view.kind in ("rollout", "ready")
         if closes:
@@ -197,6 +199,16 @@ def plan_slack(
         return SlackPlan(
             (update, reply), anchor.incident, replace(anchor, closed=closes, state=state)
         )
+    fleet_parent = rollout_anchor is not None and bool(_state(rollout_anchor).get("fleet"))
+    if view.kind == "rollout" and rollout_anchor is not None and fleet_parent:
+        # The parent shows the fleet state (below): a cluster's news only replies.
+        reply = _post(
+            replace(options, channel=rollout_anchor.channel),
+            _message_args(view, ""),
+            "reply",
+            thread_ts=rollout_anchor.ts,
+        )
+        return SlackPlan((reply,), rollout_anchor.incident, rollout_anchor)
     if view.kind == "rollout" and rollout_anchor is not None:
         # A fleet rollout: each cluster's news replies in the thread and the parent counts them.
         clusters = sorted(set(_state(rollout_anchor).get("clusters", [])) | set(view_clusters))
@@ -236,6 +248,45 @@ def plan_slack(
         )
         return SlackPlan((parent,), incident, new)
     return SlackPlan((_post(options, _message_args(view, ""), "single"),), "", None)
+
+
+def is_fleet_rollout(notification: Notification) -> bool:
+    first = notification.events[0] if notification.events else {}
+    return first.get("type") == "fleet_rollout"
+
+
+def _plan_fleet(
+    notification: Notification,
+    options: SlackOptions,
+    view: MessageView,
+    at: float,
+    rollout_anchor: ThreadAnchor | None,
+) -> SlackPlan:
+    """The bridge's fleet rollout state: one parent per rollout, edited in place as it moves.
+
+    Each notification carries the whole state ("applied on 212/500 clusters, 3 failing"), so
+    the parent is replaced, never replied to: one message per rollout, not one per cluster.
+    """
+    body = _message_args(view, "")
+    state = json.dumps({"clusters": [], "fleet": True, "kind": "rollout"}, sort_keys=True)
+    if rollout_anchor is not None:
+        update = SlackCall(
+            "chat.update",
+            {"channel": rollout_anchor.channel, "ts": rollout_anchor.ts, **body},
+            "update",
+        )
+        return SlackPlan((update,), rollout_anchor.incident, replace(rollout_anchor, state=state))
+    key = rollout_key(notification)
+    new = ThreadAnchor(
+        destination=notification.destination,
+        incident=key,
+        channel="",
+        ts="",
+        opened_at=at,
+        state=state,
+        closed=True,  # like a per-cluster rollout thread: failures start their own
+    )
+    return SlackPlan((_post(options, body, "parent"),), key, new)
 
 
 def as_requests(plan: SlackPlan, options: SlackOptions) -> list[OutboundRequest]:
@@ -387,6 +438,9 @@ class SlackProvider:
         first = plan_slack(notification, self.options, None)
         if ctx.threads is None or self.options.mode != "bot" or not self.options.threads:
             return first
+        if is_fleet_rollout(notification):
+            found = await ctx.threads.thread_anchor(self.destination, first.incident)
+            return plan_slack(notification, self.options, None, found)
         view_incident = message_view(notification).incident
         anchor = await ctx.threads.thread_anchor(self.destination, view_incident)
         if anchor is not None and not anchor.closed:

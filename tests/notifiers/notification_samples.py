@@ -159,6 +159,28 @@ def kinds() -> dict[str, Notification]:
             total=37,
             clusters=fleet,
         ),
+        "fleet-rollout": notification(
+            event(
+                source="rollout",
+                type="fleet_rollout",
+                cluster="*",
+                status="progressing",
+                previous_status="",
+                severity="info",
+                reason="FleetRolloutProgressing",
+                message="Kustomization apps/podinfo rev 8027230: applied on 212/500 clusters, "
+                "3 failing (prod-003, prod-011, prod-027)",
+                metadata={
+                    "source_url": REPO,
+                    "commit": SHA,
+                    "fleet_state": "pending",
+                    "fleet_clusters": "500",
+                    "applied": "212",
+                    "failing": "3",
+                    "failing_clusters": "prod-003,prod-011,prod-027",
+                },
+            )
+        ),
         "alert-firing": notification(alert("firing")),
         "alert-resolved": notification(alert("resolved")),
         "unreachable": notification(

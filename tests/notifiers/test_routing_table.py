@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -284,3 +285,49 @@ def test_matcher_operators(text: str, value: str, hit: bool) -> None:
 def test_bad_matchers_are_rejected(text: str) -> None:
     with pytest.raises(ValueError, match=r"expected|invalid"):
         parse_matcher(text)
+
+
+FLEET_TREE = """
+bridge:
+  route:
+    destinations: [default]
+    routes:
+      - name: apps-team
+        matchers: ['namespace="apps"']
+        destinations: [oncall]
+      - name: releases
+        matchers: ['kind="Kustomization"']
+        destinations: [releases]
+        fleet_rollouts: true
+  destinations:
+    default: {type: console}
+    oncall: {type: console}
+    releases: {type: console}
+"""
+
+FLEET = {"source": "rollout", "type": "fleet_rollout", "cluster": "*", "status": "progressing"}
+FLEET_CASES = [
+    # the first matching route does not ask for fleet state: the opted-in one gets it
+    ("fleet-state-skips-routes-not-opted-in", FLEET_TREE, event(**FLEET), ["releases"]),
+    ("fleet-state-never-falls-to-the-root", FLEET_TREE, event(**FLEET, kind="HelmRelease"), []),
+    ("ordinary-events-unchanged", FLEET_TREE, event(), ["oncall"]),
+    ("opted-in-route-keeps-ordinary-events", FLEET_TREE, event(namespace="web"), ["releases"]),
+    ("no-route-opted-in", TREE, event(**FLEET), []),
+]
+
+
+@pytest.mark.parametrize(
+    ("tree", "ev", "expected"), [c[1:] for c in FLEET_CASES], ids=[c[0] for c in FLEET_CASES]
+)
+def test_fleet_rollout_state_reaches_only_routes_that_opt_in(
+    tree: str, ev: Event, expected: list[str]
+) -> None:
+    config = config_from_mapping(yaml.safe_load(tree))
+    decide = functools.partial(
+        route_event, owners=config.owners, time_intervals=config.time_intervals
+    )
+    decision = decide(config.route, ev, known_destinations=config.destinations, now=WEDNESDAY_NOON)
+    assert [t.destination for t in decision.targets] == expected
+    if ev.source == "rollout":
+        # every update carries the whole state: its own notification, never grouped
+        assert all(t.group_key.endswith(f"|{ev.id}") for t in decision.targets)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from notifiers.app import Bridge
 from notifiers.config import config_from_mapping
 
@@ -74,3 +76,22 @@ async def until(check: Callable[[], Any], what: str, deadline: float = DEADLINE)
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def post_rollout_report(
+    url: str, shard: int, total_shards: int, clusters: dict[str, list[dict[str, Any]]]
+) -> None:
+    """One exporter shard's rollout report, as ``fluxwatch exporter --bridge-url`` sends it."""
+    doc = {
+        "shard": shard,
+        "total_shards": total_shards,
+        "synced": True,
+        "clusters": [{"cluster": c, "objects": objects} for c, objects in clusters.items()],
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url + "/exporter/v1/rollouts", json=doc, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as resp,
+    ):
+        assert resp.status == 202, await resp.text()

@@ -16,13 +16,21 @@ from notifiers.rollouts import (
     FailPolicy,
     Rollout,
     cluster_verdict,
+    fleet_chat_line,
     fleet_state,
     prunable,
     revisions_to_start,
     tally,
 )
 from notifiers.rolloutstore import all_rollouts, apply_report, connect, prune_rollouts
-from notifiers.statuspublisher import Posted, StatusTarget, desired_statuses, plan_status
+from notifiers.statuspublisher import (
+    Posted,
+    StatusTarget,
+    desired_statuses,
+    fleet_rollout_event,
+    pace,
+    plan_status,
+)
 
 A, B, C = (f"main@sha1:{c * 40}" for c in "abc")
 
@@ -244,3 +252,59 @@ def test_the_last_status_under_the_cap_is_kept_for_the_verdict() -> None:
     assert plan_status(
         final, Posted("pending", "x", 1000, 0.0), 100.0, min_interval=10.0, max_posts=1000
     ) == (False, 0.0, "status_limit")
+
+
+HEAD_B = "Kustomization apps/podinfo rev bbbbbbb: "
+CHAT_LINES = [
+    ("pending", [o("c1", B), o("c2", A, wanted=B)], None, ("pending", "applied on 1/2 clusters")),
+    (
+        "failing-named",
+        [o("c1", B), o("c3", A, attempted=B, status="failing"), o("c2", A, wanted=B)],
+        None,
+        ("pending", "applied on 1/3 clusters, 1 failing (c3)"),
+    ),
+    (
+        "failure-at-the-count",
+        [o(f"c{i}", A, attempted=B, status="failing") for i in range(5)],
+        None,
+        ("failure", "applied on 0/5 clusters, 5 failing (c0, c1, c2 and 2 more)"),
+    ),
+    ("rolled-out", [o("c1", B), o("c2", B)], 840.0, ("success", "rolled out to 2/2 in 14m")),
+    ("rolled-out-slowly", [o("c1", B)], 3900.0, ("success", "rolled out to 1/1 in 1h 5m")),
+]
+
+
+@pytest.mark.parametrize(
+    ("objects", "finished", "expect"),
+    [c[1:] for c in CHAT_LINES],
+    ids=[c[0] for c in CHAT_LINES],
+)
+def test_fleet_chat_line(
+    objects: list[ClusterObject], finished: float | None, expect: tuple[str, str]
+) -> None:
+    r = Rollout(1, "Kustomization", "apps", "podinfo", B, 0.0)
+    state, line = fleet_chat_line(r, tally(r, objects, True), FailPolicy(count=3), finished)
+    assert (state, line) == (expect[0], HEAD_B + expect[1])
+    event = fleet_rollout_event(r, tally(r, objects, True), state, line, 5.0, "ev-1")
+    assert (event.source, event.cluster, event.message, event.commit) == (
+        "rollout",
+        "*",
+        line,
+        "b" * 40,
+    )
+
+
+@pytest.mark.parametrize(
+    ("posted", "now", "expect"),
+    [
+        (None, 100.0, 100.0),  # first message at once
+        (Posted("pending", "applied on 1/2", 1, 95.0), 100.0, None),  # same line: nothing
+        (Posted("pending", "applied on 0/2", 1, 95.0), 100.0, 105.0),  # progress waits
+        (Posted("pending", "applied on 0/2", 1, 80.0), 100.0, 100.0),
+        (Posted("failure", "applied on 0/2", 1, 99.0), 100.0, 100.0),  # a new state: at once
+    ],
+)
+def test_chat_updates_are_paced_like_statuses(
+    posted: Posted | None, now: float, expect: float | None
+) -> None:
+    assert pace("pending", "applied on 1/2", posted, now, 10.0) == expect
