@@ -5,11 +5,12 @@ bridge's fleet rollout state goes through a route that sets ``fleet_rollouts`` t
 Web API. The rollout is one parent message whose ``chat.update``s carry the counts ("applied on
 3/8 clusters, 1 failing (c03)") and end at "rolled out to 8/8"; no cluster gets its own message,
 a route without ``fleet_rollouts`` never sees the state, and a revision already everywhere when
-the bridge first looks is not announced.
+the bridge first looks is not announced, and a restart mid-rollout repeats nothing.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,14 @@ class Fleet:
             )
 
 
+def fleet_updates_stored(tmp_path: Path) -> int:
+    conn = sqlite3.connect(tmp_path / "state" / "outbox.sqlite3")
+    try:
+        return int(conn.execute("SELECT count(*) FROM events WHERE source='rollout'").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def texts(slack: FakeSlack) -> list[tuple[str, str]]:
     return [(method, str(args.get("text", ""))) for method, args in slack.calls]
 
@@ -142,6 +151,17 @@ async def test_a_fleet_rollout_is_one_slack_message_updated_until_rolled_out(
             fleet.state[c] = obj(REV_B)
         await fleet.send()
         await settled(runner, slack, 3)
+
+        # The last line sent is durable: a restart mid-rollout and the same reports again
+        # store and edit nothing.
+        sent, updates_stored = len(slack.calls), fleet_updates_stored(tmp_path)
+        assert updates_stored == sent  # one stored update per Slack call
+        await runner.stop()
+        bridge = await runner.start()
+        await fleet.send()
+        await until(bridge.rollouts.statuses.idle, "the rollout publisher to drain")
+        assert fleet_updates_stored(tmp_path) == updates_stored
+        assert len(slack.calls) == sent
 
         fleet.state["c07"] = obj(REV_B)
         await fleet.send()
