@@ -23,6 +23,8 @@ from typing import Any
 from exporter.reader import Reader
 
 ObjKey = tuple[str, str, str]  # (kind, namespace, name)
+# where `flux push artifact` records the Git commit an OCI artifact was built from
+OCI_REVISION_ANNOTATION = "org.opencontainers.image.revision"
 Fields = dict[str, Any]  # keyword arguments of ``exporter.status.Derived``
 
 
@@ -102,6 +104,7 @@ def _artifact(o: ObjectView, fields: Fields) -> None:
     revision = r.str_(artifact, "revision")
     fields["applied_revision"] = revision
     fields["offered_revision"] = revision
+    fields["origin_revision"] = r.str_(r.map_(artifact, "metadata"), OCI_REVISION_ANNOTATION)
     fields["artifact_size"] = r.num_(artifact, "size")
     updated = r.time_(artifact, "lastUpdateTime")
     fields["artifact_updated"] = updated
@@ -153,6 +156,7 @@ def _kustomization(o: ObjectView, fields: Fields) -> None:
     applied = r.str_(status, "lastAppliedRevision")
     fields["applied_revision"] = applied
     fields["attempted_revision"] = r.str_(status, "lastAttemptedRevision")
+    fields["origin_revision"] = r.str_(status, "lastAppliedOriginRevision")  # v1 only
     if "inventory" in status:
         fields["inventory"] = len(r.list_(r.map_(status, "inventory"), "entries"))
     history = [h for h in r.list_(status, "history") if isinstance(h, Mapping)]

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from catalogue import exporter as c
 from exporter.families._common import ObjectState
+from exporter.status import Derived
 from exporter.store import MetricStore
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,25 @@ def cluster_state(state: ObjectState) -> str:
     return "applied" if target and target == d.applied_revision else "pending"
 
 
-def object_report(state: ObjectState, source_url: str) -> dict[str, Any]:
+def target_origin(state: ObjectState, source: Derived | None) -> str:
+    """The Git revision the target revision's artifact was built from, "" when unrecorded.
+
+    An OCI artifact's revision is a digest, not a commit; Flux records the commit it came from
+    on the applier once applied (``lastAppliedOriginRevision``) and on the source's artifact
+    before that, so a fleet status can name the commit while the rollout is still pending.
+    """
+    d = state.derived
+    target = target_revision(state)
+    if not target:
+        return ""
+    if target == d.applied_revision and d.origin_revision:
+        return d.origin_revision
+    if source is not None and source.offered_revision == target:
+        return source.origin_revision
+    return ""
+
+
+def object_report(state: ObjectState, source_url: str, origin: str = "") -> dict[str, Any]:
     """What the bridge needs of one applier object in one cluster (plain JSON)."""
     d = state.derived
     return {
@@ -71,6 +90,9 @@ def object_report(state: ObjectState, source_url: str) -> dict[str, Any]:
         "message": d.message[:MAX_MESSAGE],
         "applied_at": d.applied_at,
         "source_url": source_url,
+        # origin_revision belongs to origin_of: the revision this cluster is rolling out to
+        "origin_revision": origin,
+        "origin_of": target_revision(state) if origin else "",
     }
 
 
@@ -111,7 +133,7 @@ class RolloutTracker(Collector):
             # A cheap tuple per object decides whether the cluster changed; the report's dicts
             # are only built for clusters that did (at 500 clusters most scans build none).
             rows: list[tuple[Any, ...]] = []
-            states: list[tuple[ObjectState, str]] = []
+            states: list[tuple[ObjectState, str, str]] = []
             for kind in c.APPLIER_KINDS:
                 kd = cl.kinds.get(kind)
                 if kd is None:
@@ -123,16 +145,17 @@ class RolloutTracker(Collector):
                         counts[(d.kind, d.namespace, d.name, revision, cluster_state(state))] += 1
                     src = cl.lookup(d.source) if d.source is not None else None
                     url = src.url if src is not None else ""
+                    origin = target_origin(state, src)
                     rows.append(
                         (d.kind, d.namespace, d.name, d.applied_revision, d.attempted_revision,
                          state.wanted_revision, d.status, d.reason, d.message[:MAX_MESSAGE],
-                         d.applied_at, url)
+                         d.applied_at, url, origin)
                     )  # fmt: skip
-                    states.append((state, url))
+                    states.append((state, url, origin))
             fingerprint = tuple(sorted(rows, key=lambda r: (r[0], r[1], r[2])))
             if self._sent.get(name) != fingerprint:
                 self._sent[name] = fingerprint
-                objects = [object_report(state, url) for state, url in states]
+                objects = [object_report(state, url, origin) for state, url, origin in states]
                 objects.sort(key=lambda o: (o["kind"], o["namespace"], o["name"]))
                 changed[name] = objects
         for gone in set(self._sent) - seen - set(self._store.clusters):

@@ -97,6 +97,9 @@ class Derived:
     ready_condition: str = ""  # the Ready condition's status: True|False|Unknown|"" (compat)
     applied_revision: str = ""
     attempted_revision: str = ""
+    # the Git commit an OCI artifact was built from: a source's artifact annotation, an
+    # applier's lastAppliedOriginRevision (free-form, e.g. main@sha1:<sha>); "" when unrecorded
+    origin_revision: str = ""
     offered_revision: str = ""  # sources: the artifact revision dependents should apply
     applied_at: float | None = None  # when applied_revision was first applied, if recorded
     source: ObjKey | None = None  # sourceRef / chartRef / chart.spec.sourceRef, for the info series

@@ -48,6 +48,9 @@ class ClusterObject:
     applied_at: float | None = None
     source_url: str = ""
     observed_at: float = 0.0  # when the bridge stored this report
+    # OCI: the Git revision the artifact of ``origin_of`` (a revision) was built from
+    origin_revision: str = ""
+    origin_of: str = ""
 
     @property
     def identity(self) -> Identity:
@@ -99,6 +102,7 @@ class Tally:
     failing: int
     clusters: tuple[ClusterProgress, ...]  # sorted by cluster name
     complete: bool  # every exporter shard has reported a full sync
+    commit: str = ""  # the Git commit the revision is, or was built from; "" when unknown
 
     def failing_clusters(self) -> list[ClusterProgress]:
         return [c for c in self.clusters if c.verdict == "failing"]
@@ -126,12 +130,31 @@ def cluster_verdict(obj: ClusterObject, revision: str) -> Verdict:
     return "pending"
 
 
+def rollout_commit(revision: str, source_url: str, origins: Iterable[str]) -> str:
+    """The Git commit a rollout's revision stands for, or "" (pure).
+
+    An OCI revision (``<tag>@sha256:<digest>``) names an artifact, not a commit: its commit is
+    the first origin revision the clusters recorded that names one. Without one, a revision of
+    an ``oci://`` source names no commit, even when its digest looks like a SHA-256 commit.
+    """
+    for origin in origins:
+        sha = commit_sha(origin)
+        if sha:
+            return sha
+    if source_url.startswith("oci://"):
+        return ""
+    return commit_sha(revision)
+
+
 def tally(rollout: Rollout, objects: Iterable[ClusterObject], complete: bool) -> Tally:
     """Count every cluster running the rollout's object (pure)."""
     progress: list[ClusterProgress] = []
-    for obj in objects:
+    origins: list[str] = []
+    for obj in sorted(objects, key=lambda o: o.cluster):
         if obj.identity != rollout.identity:
             continue
+        if obj.origin_revision and obj.origin_of == rollout.revision:
+            origins.append(obj.origin_revision)
         verdict = cluster_verdict(obj, rollout.revision)
         applied_at = None
         if verdict == "applied":
@@ -158,6 +181,7 @@ def tally(rollout: Rollout, objects: Iterable[ClusterObject], complete: bool) ->
         failing=counts["failing"],
         clusters=tuple(progress),
         complete=complete,
+        commit=rollout_commit(rollout.revision, rollout.source_url, origins),
     )
 
 
@@ -210,8 +234,7 @@ def fleet_chat_line(
     report never edits the message for nothing.
     """
     state, _ = fleet_state(t, policy)
-    sha = commit_sha(rollout.revision)
-    rev = sha[:7] if sha else rollout.revision
+    rev = t.commit[:7] if t.commit else rollout.revision
     head = f"{rollout.kind} {rollout.namespace}/{rollout.name} rev {rev}: "
     if state == "success":
         took = _took((finished_at or rollout.started_at) - rollout.started_at)
@@ -310,4 +333,6 @@ def parse_object(doc: Any, cluster: str, observed_at: float, where: str) -> Clus
         applied_at=float(applied_at) if applied_at is not None else None,
         source_url=text("source_url"),
         observed_at=observed_at,
+        origin_revision=text("origin_revision")[:1000],
+        origin_of=text("origin_of"),
     )

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS objects (
     applied TEXT NOT NULL, attempted TEXT NOT NULL, wanted TEXT NOT NULL, status TEXT NOT NULL,
     reason TEXT NOT NULL, message TEXT NOT NULL, applied_at REAL, source_url TEXT NOT NULL,
     observed_at REAL NOT NULL,
+    origin_revision TEXT NOT NULL DEFAULT '', origin_of TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (kind, namespace, name, cluster)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_by_cluster ON objects (cluster);
@@ -74,7 +75,12 @@ CREATE TABLE IF NOT EXISTS status_queue (
 
 _OBJECT_COLUMNS = (
     "cluster, kind, namespace, name, applied, attempted, wanted, status, reason, message, "
-    "applied_at, source_url, observed_at"
+    "applied_at, source_url, observed_at, origin_revision, origin_of"
+)
+# columns added after the first release: (table, column, definition) for older state files
+_ADDED_COLUMNS = (
+    ("objects", "origin_revision", "TEXT NOT NULL DEFAULT ''"),
+    ("objects", "origin_of", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -90,6 +96,10 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(SCHEMA)
+    for table, column, definition in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
     return conn
 
 
@@ -203,7 +213,7 @@ def apply_report(
                     continue  # keep observed_at: when it applied matters, not when re-reported
                 conn.execute(
                     f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cluster,
                         obj.kind,
@@ -218,6 +228,8 @@ def apply_report(
                         obj.applied_at,
                         obj.source_url,
                         obj.observed_at,
+                        obj.origin_revision,
+                        obj.origin_of,
                     ),
                 )
                 touched.add(identity)
@@ -241,6 +253,8 @@ def _same(a: ClusterObject, b: ClusterObject) -> bool:
         a.message,
         a.applied_at,
         a.source_url,
+        a.origin_revision,
+        a.origin_of,
     ) == (
         b.applied,
         b.attempted,
@@ -250,6 +264,8 @@ def _same(a: ClusterObject, b: ClusterObject) -> bool:
         b.message,
         b.applied_at,
         b.source_url,
+        b.origin_revision,
+        b.origin_of,
     )
 
 

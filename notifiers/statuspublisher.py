@@ -40,7 +40,7 @@ from typing import Any
 from notifiers.http import HttpClient, TransportError
 from notifiers.intake import new_event_id
 from notifiers.metrics import BridgeMetrics
-from notifiers.model import Event, Fail, Ok, Retry, commit_sha
+from notifiers.model import Event, Fail, Ok, Retry
 from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
@@ -114,7 +114,7 @@ def desired_statuses(
     rollout: Rollout, t: Tally, policy: FailPolicy, target: StatusTarget
 ) -> tuple[list[tuple[CommitStatus, RepoRef]], str]:
     """The statuses ``target`` should show for ``rollout``, or "" and the reason there are none."""
-    sha = commit_sha(rollout.revision)
+    sha = t.commit
     if not sha:
         return [], "no_commit"
     repo, why = resolve_repo(target.api, target.options, rollout.source_url)
@@ -207,7 +207,7 @@ def fleet_rollout_event(
         occurred_at=now,
         revision=rollout.revision,
         metadata={
-            "commit": commit_sha(rollout.revision),
+            "commit": t.commit,
             "fleet_state": state,
             "fleet_clusters": str(t.total),
             "applied": str(t.applied),

@@ -65,6 +65,11 @@ def conditions(obj: Obj) -> list[dict[str, Any]]:
     return out
 
 
+def origin_revision(artifact_revision: str) -> str:
+    """The Git revision an OCI artifact revision was built from (stable per artifact)."""
+    return "main@sha1:" + hexdigest(artifact_revision, length=40)
+
+
 def artifact(obj: Obj) -> dict[str, Any]:
     sha = hexdigest(obj.cluster, obj.ref, obj.artifact_rev, "tar", length=40)
     path = f"{obj.kind.lower()}/{obj.namespace}/{obj.name}/{sha}.tar.gz"
@@ -108,6 +113,11 @@ def _source(obj: Obj, profile: FluxProfile) -> dict[str, Any]:
     elif kind == "Bucket":
         status["url"] = f"{STORAGE}/bucket/{obj.namespace}/{obj.name}/latest.tar.gz"
     elif kind == "OCIRepository":
+        if obj.artifact_rev:
+            # `flux push artifact` annotates the Git commit the artifact was built from
+            status["artifact"]["metadata"] = {
+                "org.opencontainers.image.revision": origin_revision(obj.artifact_rev)
+            }
         status["url"] = f"{STORAGE}/ocirepository/{obj.namespace}/{obj.name}/latest.tar.gz"
     elif kind == "GitRepository" and profile == "legacy":
         status["url"] = f"{STORAGE}/gitrepository/{obj.namespace}/{obj.name}/latest.tar.gz"
@@ -123,9 +133,7 @@ def _kustomization(obj: Obj, profile: FluxProfile, spec: dict[str, Any]) -> dict
         status["lastAppliedRevision"] = obj.applied_rev
         status["inventory"] = inventory(obj, spec.get("targetNamespace", obj.namespace))
         if profile == "current" and obj.extra.get("oci"):
-            status["lastAppliedOriginRevision"] = "main@sha1:" + hexdigest(
-                obj.applied_rev, length=40
-            )
+            status["lastAppliedOriginRevision"] = origin_revision(obj.applied_rev)
     if obj.attempted_rev:
         status["lastAttemptedRevision"] = obj.attempted_rev
     if profile == "current" and obj.history:
