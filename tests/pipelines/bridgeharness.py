@@ -29,6 +29,27 @@ def bridge_document(state_dir: Path, token_file: Path, **extra: Any) -> dict[str
     }
 
 
+def oci_github_bridge(tmp_path: Path, github_url: str, **destination: Any) -> dict[str, Any]:
+    """A bridge posting fleet statuses of OCI-delivered objects to one (fake) GitHub: an
+    ``oci://`` source names no Git repository, so the destination names it."""
+    (tmp_path / "gh").write_text("gh-token")
+    return bridge_document(
+        tmp_path / "state",
+        tmp_path / "token",
+        rollouts={"status_interval": "0s"},
+        destinations={
+            "github": {
+                "type": "github",
+                "base_url": github_url,
+                "hosts": ["github.com"],
+                "token_file": str(tmp_path / "gh"),
+                "repository": "acme/manifests",
+                **destination,
+            }
+        },
+    )
+
+
 class BridgeRunner:
     """Starts and stops one ``Bridge``; a restart keeps the port so exporters find it again."""
 

@@ -14,7 +14,12 @@ from notifiers.providers.github import API as GITHUB
 from notifiers.rollouts import ClusterObject, FailPolicy, Rollout, rollout_commit, tally
 from notifiers.rolloutstore import connect, objects_of
 from notifiers.statuspublisher import StatusTarget, desired_statuses
-from tests.pipelines.bridgeharness import BridgeRunner, bridge_document, post_rollout_report, until
+from tests.pipelines.bridgeharness import (
+    BridgeRunner,
+    oci_github_bridge,
+    post_rollout_report,
+    until,
+)
 from tests.pipelines.githosts import FakeGitHub
 
 SHA1 = "363a6a8fe6a7f13e05d34c163b0ef02a777da20a"
@@ -114,21 +119,7 @@ def report(origin: str) -> dict[str, object]:
 
 async def test_garbage_origin_is_skipped_and_counted(tmp_path: Path) -> None:
     github = await FakeGitHub(token="gh-token").start()
-    (tmp_path / "gh").write_text("gh-token")
-    document = bridge_document(
-        tmp_path / "state",
-        tmp_path / "token",
-        rollouts={"status_interval": "0s"},
-        destinations={
-            "github": {
-                "type": "github",
-                "base_url": github.url,
-                "hosts": ["github.com"],
-                "token_file": str(tmp_path / "gh"),
-                "repository": "acme/manifests",
-            }
-        },
-    )
+    document = oci_github_bridge(tmp_path, github.url)
     runner = BridgeRunner(document, tmp_path)
     bridge = await runner.start()
     try:

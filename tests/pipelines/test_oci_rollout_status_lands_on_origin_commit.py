@@ -14,7 +14,7 @@ from exporter.settings import ExporterSettings
 from notifiers.model import commit_sha
 from simulator.scenario import AppMix, ClusterSpec, Scenario
 from simulator.server import SimulatorServer
-from tests.pipelines.bridgeharness import BridgeRunner, bridge_document, until
+from tests.pipelines.bridgeharness import BridgeRunner, oci_github_bridge, until
 from tests.pipelines.githosts import FakeGitHub
 
 APPS = AppMix(git=0, helm=0, oci=1, bucket=0, image=0, canary=0, notification=0)
@@ -29,23 +29,7 @@ async def fleet(tmp_path: Path) -> AsyncIterator[tuple[SimulatorServer, BridgeRu
         clusters=tuple(ClusterSpec(f"c{i}", apps=APPS) for i in range(CLUSTERS)),
     )
     github = await FakeGitHub(token="gh-token").start()
-    (tmp_path / "gh").write_text("gh-token")
-    document = bridge_document(
-        tmp_path / "state",
-        tmp_path / "token",
-        rollouts={"status_interval": "0s"},
-        destinations={
-            "github": {
-                "type": "github",
-                "base_url": github.url,
-                "hosts": ["github.com"],
-                "token_file": str(tmp_path / "gh"),
-                # an oci:// source names no Git repository: the manifests' repository is set
-                "repository": "acme/manifests",
-                "objects": ["Kustomization/*/*-oci"],
-            }
-        },
-    )
+    document = oci_github_bridge(tmp_path, github.url, objects=["Kustomization/*/*-oci"])
     runner = BridgeRunner(document, tmp_path)
     await runner.start()
     try:
