@@ -17,7 +17,6 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from notifiers.configkit import str_
 from notifiers.http import HttpResponse
@@ -27,8 +26,11 @@ from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
     CommitStatusType,
+    HostApiDefaults,
     RepoRef,
     classify_common,
+    json_request,
+    url_segments,
 )
 
 STATES = {"pending": "pending", "success": "succeeded", "failure": "failed", "error": "error"}
@@ -36,13 +38,11 @@ MAX_DESCRIPTION = 1024
 API_VERSION = "7.1"
 
 
-class AzureDevOpsApi:
+class AzureDevOpsApi(HostApiDefaults):
     name = "azure_devops"
     default_base_url = "https://dev.azure.com"
     default_hosts: tuple[str, ...] = ("dev.azure.com", "ssh.dev.azure.com", "*.visualstudio.com")
-    max_context = 255
     max_description = MAX_DESCRIPTION
-    max_posts_per_context = 0
     extra_keys: tuple[str, ...] = ("genre",)
 
     def repo(self, host: str, path: tuple[str, ...]) -> RepoRef | None:
@@ -59,7 +59,7 @@ class AzureDevOpsApi:
     def build(
         self, status: CommitStatus, repo: RepoRef, options: CommitStatusOptions
     ) -> OutboundRequest:
-        org, project, name = (quote(p, safe="") for p in repo.path)
+        org, project, name = url_segments(repo)
         body: dict[str, Any] = {
             "state": STATES[status.state],
             "description": status.description[:MAX_DESCRIPTION],
@@ -68,12 +68,12 @@ class AzureDevOpsApi:
         if status.target_url:
             body["targetUrl"] = status.target_url
         pat = base64.b64encode(f":{options.token}".encode()).decode()
-        return OutboundRequest(
-            url=f"{options.base_url}/{org}/{project}/_apis/git/repositories/{name}/commits/"
+        return json_request(
+            f"{options.base_url}/{org}/{project}/_apis/git/repositories/{name}/commits/"
             f"{status.sha}/statuses?api-version={API_VERSION}",
-            headers={"Authorization": f"Basic {pat}", "Content-Type": "application/json"},
-            body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
-            purpose="create commit status",
+            {"Authorization": f"Basic {pat}"},
+            body,
+            "create commit status",
         )
 
     def classify(self, response: HttpResponse, now: float) -> Outcome:

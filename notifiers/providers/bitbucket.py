@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Sequence
 
-from notifiers.http import HttpResponse
-from notifiers.model import Outcome
 from notifiers.providers.base import OutboundRequest, ResponseCase
 from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
     CommitStatusType,
+    HostApiDefaults,
     RepoRef,
-    classify_common,
+    json_request,
     shorten,
+    url_segments,
 )
 
 STATES = {"pending": "INPROGRESS", "success": "SUCCESSFUL", "failure": "FAILED", "error": "FAILED"}
@@ -41,22 +39,17 @@ def auth_header(options: CommitStatusOptions) -> str:
     return f"Bearer {options.token}"
 
 
-class BitbucketCloudApi:
+class BitbucketCloudApi(HostApiDefaults):
     name = "bitbucket"
     default_base_url = "https://api.bitbucket.org"
     default_hosts: tuple[str, ...] = ("bitbucket.org",)
     max_context = MAX_NAME
     max_description = MAX_DESCRIPTION
-    max_posts_per_context = 0
-    extra_keys: tuple[str, ...] = ()
-
-    def repo(self, host: str, path: tuple[str, ...]) -> RepoRef | None:
-        return RepoRef(host, path) if len(path) == 2 else None
 
     def build(
         self, status: CommitStatus, repo: RepoRef, options: CommitStatusOptions
     ) -> OutboundRequest:
-        workspace, slug = (quote(p, safe="") for p in repo.path)
+        workspace, slug = url_segments(repo)
         body = {
             "key": shorten(status.context, MAX_KEY),
             "state": STATES[status.state],
@@ -65,16 +58,13 @@ class BitbucketCloudApi:
             "url": status.target_url
             or f"https://bitbucket.org/{workspace}/{slug}/commits/{status.sha}",
         }
-        return OutboundRequest(
-            url=f"{options.base_url}/2.0/repositories/{workspace}/{slug}/commit/{status.sha}"
+        return json_request(
+            f"{options.base_url}/2.0/repositories/{workspace}/{slug}/commit/{status.sha}"
             "/statuses/build",
-            headers={"Authorization": auth_header(options), "Content-Type": "application/json"},
-            body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
-            purpose="create build status",
+            {"Authorization": auth_header(options)},
+            body,
+            "create build status",
         )
-
-    def classify(self, response: HttpResponse, now: float) -> Outcome:
-        return classify_common(response, now)
 
     def violations(self, requests: Sequence[OutboundRequest]) -> list[str]:
         found = []
@@ -87,9 +77,6 @@ class BitbucketCloudApi:
             if body.get("state") not in ("INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED"):
                 found.append(f"state {body.get('state')!r}")
         return found
-
-    def parse_extra(self, raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
-        return {}
 
 
 API = BitbucketCloudApi()

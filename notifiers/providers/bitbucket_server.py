@@ -10,19 +10,17 @@ write). The repository comes from clone URLs such as ``https://host/scm/PROJ/rep
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Sequence
 
-from notifiers.http import HttpResponse
-from notifiers.model import Outcome
 from notifiers.providers.base import OutboundRequest, ResponseCase
 from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
     CommitStatusType,
+    HostApiDefaults,
     RepoRef,
-    classify_common,
+    json_request,
+    url_segments,
 )
 
 STATES = {"pending": "INPROGRESS", "success": "SUCCESSFUL", "failure": "FAILED", "error": "FAILED"}
@@ -30,14 +28,11 @@ MAX_KEY = 255
 MAX_DESCRIPTION = 255
 
 
-class BitbucketServerApi:
+class BitbucketServerApi(HostApiDefaults):
     name = "bitbucket_server"
     default_base_url = "https://bitbucket.example.com"
-    default_hosts: tuple[str, ...] = ()
     max_context = MAX_KEY
     max_description = MAX_DESCRIPTION
-    max_posts_per_context = 0
-    extra_keys: tuple[str, ...] = ()
 
     def repo(self, host: str, path: tuple[str, ...]) -> RepoRef | None:
         if "scm" in path:  # https clone URLs, possibly under a context path
@@ -49,7 +44,7 @@ class BitbucketServerApi:
     def build(
         self, status: CommitStatus, repo: RepoRef, options: CommitStatusOptions
     ) -> OutboundRequest:
-        project, slug = (quote(p, safe="") for p in repo.path)
+        project, slug = url_segments(repo)
         body = {
             "key": status.context[:MAX_KEY],
             "state": STATES[status.state],
@@ -58,19 +53,13 @@ class BitbucketServerApi:
             "url": status.target_url
             or f"{options.base_url}/projects/{project}/repos/{slug}/commits/{status.sha}",
         }
-        return OutboundRequest(
-            url=f"{options.base_url}/rest/api/latest/projects/{project}/repos/{slug}/commits/"
+        return json_request(
+            f"{options.base_url}/rest/api/latest/projects/{project}/repos/{slug}/commits/"
             f"{status.sha}/builds",
-            headers={
-                "Authorization": f"Bearer {options.token}",
-                "Content-Type": "application/json",
-            },
-            body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
-            purpose="create build status",
+            {"Authorization": f"Bearer {options.token}"},
+            body,
+            "create build status",
         )
-
-    def classify(self, response: HttpResponse, now: float) -> Outcome:
-        return classify_common(response, now)
 
     def violations(self, requests: Sequence[OutboundRequest]) -> list[str]:
         found = []
@@ -87,9 +76,6 @@ class BitbucketServerApi:
             ):
                 found.append(f"state {body.get('state')!r}")
         return found
-
-    def parse_extra(self, raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
-        return {}
 
 
 API = BitbucketServerApi()

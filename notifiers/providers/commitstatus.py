@@ -17,13 +17,14 @@ status (skipped and counted, never an error).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from notifiers.configkit import ConfigError, bool_, check_keys, read_secret, str_, str_list
 from notifiers.http import HttpResponse, TransportError, truncate_utf8
@@ -180,6 +181,58 @@ class HostApi(Protocol):
     def violations(self, requests: Sequence[OutboundRequest]) -> list[str]: ...
 
     def parse_extra(self, raw: Mapping[str, Any], path: str) -> Mapping[str, Any]: ...
+
+
+class HostApiDefaults:
+    """What most hosts' APIs have in common; a host module overrides only what differs:
+    ``owner/repo`` repositories, the common answer classification, no options of its own, no
+    cap on statuses per commit and context, contexts and descriptions up to 255 characters."""
+
+    name: str
+    default_base_url: str
+    default_hosts: tuple[str, ...] = ()
+    max_context = 255
+    max_description = 255
+    max_posts_per_context = 0
+    extra_keys: tuple[str, ...] = ()
+
+    def repo(self, host: str, path: tuple[str, ...]) -> RepoRef | None:
+        return RepoRef(host, path) if len(path) == 2 else None
+
+    def classify(self, response: HttpResponse, now: float) -> Outcome:
+        return classify_common(response, now)
+
+    def parse_extra(self, raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+        return {}
+
+
+def url_segments(repo: RepoRef) -> tuple[str, ...]:
+    """The repository's path segments, each escaped for use inside an API URL."""
+    return tuple(quote(p, safe="") for p in repo.path)
+
+
+def json_request(
+    url: str, headers: Mapping[str, str], body: Mapping[str, Any], purpose: str
+) -> OutboundRequest:
+    """A JSON POST with deterministic bytes (sorted keys, UTF-8 kept as is)."""
+    return OutboundRequest(
+        url=url,
+        headers={**headers, "Content-Type": "application/json"},
+        body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
+        purpose=purpose,
+    )
+
+
+def github_style_body(status: CommitStatus, max_description: int) -> dict[str, Any]:
+    """The body GitHub's statuses API takes, and Gitea/Forgejo's copy of it."""
+    body: dict[str, Any] = {
+        "state": status.state,
+        "context": status.context,
+        "description": status.description[:max_description],
+    }
+    if status.target_url:
+        body["target_url"] = status.target_url
+    return body
 
 
 def serves(api: HostApi, options: CommitStatusOptions) -> tuple[str, ...]:

@@ -8,56 +8,39 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Sequence
 
-from notifiers.http import HttpResponse
-from notifiers.model import Outcome
 from notifiers.providers.base import OutboundRequest, ResponseCase
 from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
     CommitStatusType,
+    HostApiDefaults,
     RepoRef,
-    classify_common,
+    github_style_body,
+    json_request,
+    url_segments,
 )
 
 MAX_DESCRIPTION = 255
 
 
-class GiteaApi:
+class GiteaApi(HostApiDefaults):
     name = "gitea"
     default_base_url = "https://gitea.com"
     default_hosts: tuple[str, ...] = ("gitea.com",)
-    max_context = 255
     max_description = MAX_DESCRIPTION
-    max_posts_per_context = 0
-    extra_keys: tuple[str, ...] = ()
-
-    def repo(self, host: str, path: tuple[str, ...]) -> RepoRef | None:
-        return RepoRef(host, path) if len(path) == 2 else None
 
     def build(
         self, status: CommitStatus, repo: RepoRef, options: CommitStatusOptions
     ) -> OutboundRequest:
-        owner, name = (quote(p, safe="") for p in repo.path)
-        body: dict[str, Any] = {
-            "state": status.state,
-            "context": status.context,
-            "description": status.description[:MAX_DESCRIPTION],
-        }
-        if status.target_url:
-            body["target_url"] = status.target_url
-        return OutboundRequest(
-            url=f"{options.base_url}/api/v1/repos/{owner}/{name}/statuses/{status.sha}",
-            headers={"Authorization": f"token {options.token}", "Content-Type": "application/json"},
-            body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
-            purpose="create commit status",
+        owner, name = url_segments(repo)
+        return json_request(
+            f"{options.base_url}/api/v1/repos/{owner}/{name}/statuses/{status.sha}",
+            {"Authorization": f"token {options.token}"},
+            github_style_body(status, MAX_DESCRIPTION),
+            "create commit status",
         )
-
-    def classify(self, response: HttpResponse, now: float) -> Outcome:
-        return classify_common(response, now)
 
     def violations(self, requests: Sequence[OutboundRequest]) -> list[str]:
         found = []
@@ -68,9 +51,6 @@ class GiteaApi:
             if len(body.get("description", "")) > MAX_DESCRIPTION:
                 found.append("description too long")
         return found
-
-    def parse_extra(self, raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
-        return {}
 
 
 API = GiteaApi()

@@ -11,9 +11,7 @@ GitHub App). Enterprise: ``base_url: https://ghe.example.com/api/v3``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Sequence
 
 from notifiers.http import HttpResponse
 from notifiers.model import Outcome, Retry
@@ -22,47 +20,38 @@ from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
     CommitStatusType,
+    HostApiDefaults,
     RepoRef,
     classify_common,
+    github_style_body,
+    json_request,
+    url_segments,
 )
 
 MAX_DESCRIPTION = 140
 MAX_STATUSES_PER_CONTEXT = 1000
 
 
-class GitHubApi:
+class GitHubApi(HostApiDefaults):
     name = "github"
     default_base_url = "https://api.github.com"
     default_hosts: tuple[str, ...] = ("github.com", "ssh.github.com")
-    max_context = 255
     max_description = MAX_DESCRIPTION
     max_posts_per_context = MAX_STATUSES_PER_CONTEXT
-    extra_keys: tuple[str, ...] = ()
-
-    def repo(self, host: str, path: tuple[str, ...]) -> RepoRef | None:
-        return RepoRef(host, path) if len(path) == 2 else None
 
     def build(
         self, status: CommitStatus, repo: RepoRef, options: CommitStatusOptions
     ) -> OutboundRequest:
-        owner, name = (quote(p, safe="") for p in repo.path)
-        body: dict[str, Any] = {
-            "state": status.state,
-            "context": status.context,
-            "description": status.description[:MAX_DESCRIPTION],
-        }
-        if status.target_url:
-            body["target_url"] = status.target_url
-        return OutboundRequest(
-            url=f"{options.base_url}/repos/{owner}/{name}/statuses/{status.sha}",
-            headers={
+        owner, name = url_segments(repo)
+        return json_request(
+            f"{options.base_url}/repos/{owner}/{name}/statuses/{status.sha}",
+            {
                 "Authorization": f"Bearer {options.token}",
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": "2022-11-28",
-                "Content-Type": "application/json",
             },
-            body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
-            purpose="create commit status",
+            github_style_body(status, MAX_DESCRIPTION),
+            "create commit status",
         )
 
     def classify(self, response: HttpResponse, now: float) -> Outcome:
@@ -94,9 +83,6 @@ class GitHubApi:
             if not body.get("context"):
                 found.append("empty context")
         return found
-
-    def parse_extra(self, raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
-        return {}
 
 
 API = GitHubApi()

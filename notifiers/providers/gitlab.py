@@ -11,7 +11,7 @@ the status is already what we asked for, so that answer counts as done.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,22 +22,21 @@ from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
     CommitStatusType,
+    HostApiDefaults,
     RepoRef,
     classify_common,
+    json_request,
 )
 
 STATES = {"pending": "running", "success": "success", "failure": "failed", "error": "failed"}
 MAX_DESCRIPTION = 255
 
 
-class GitLabApi:
+class GitLabApi(HostApiDefaults):  # no documented cap on statuses per context
     name = "gitlab"
     default_base_url = "https://gitlab.com"
     default_hosts: tuple[str, ...] = ("gitlab.com",)
-    max_context = 255
     max_description = MAX_DESCRIPTION
-    max_posts_per_context = 0  # no documented cap
-    extra_keys: tuple[str, ...] = ()
 
     def repo(self, host: str, path: tuple[str, ...]) -> RepoRef | None:
         if len(path) < 2 or "-" in path:
@@ -55,11 +54,11 @@ class GitLabApi:
         }
         if status.target_url:
             body["target_url"] = status.target_url
-        return OutboundRequest(
-            url=f"{options.base_url}/api/v4/projects/{project}/statuses/{status.sha}",
-            headers={"PRIVATE-TOKEN": options.token, "Content-Type": "application/json"},
-            body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
-            purpose="create commit status",
+        return json_request(
+            f"{options.base_url}/api/v4/projects/{project}/statuses/{status.sha}",
+            {"PRIVATE-TOKEN": options.token},
+            body,
+            "create commit status",
         )
 
     def classify(self, response: HttpResponse, now: float) -> Outcome:
@@ -78,9 +77,6 @@ class GitLabApi:
             if len(body.get("name", "")) > self.max_context:
                 found.append("name too long")
         return found
-
-    def parse_extra(self, raw: Mapping[str, Any], path: str) -> Mapping[str, Any]:
-        return {}
 
 
 API = GitLabApi()
