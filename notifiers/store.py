@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from notifiers import maintenance
+from notifiers import maintenance, storeapi
 from notifiers.dedup import DedupState
 from notifiers.model import Notification, ThreadAnchor
 from notifiers.storeapi import (
@@ -326,17 +326,10 @@ class SqliteStore:
         write_ingest_rows(self.conn, rows)
 
     def load_dedup(self) -> dict[str, DedupState]:
-        return {
-            row[0]: DedupState(row[1], row[2], row[3], row[4], bool(row[5]), row[6])
-            for row in self.conn.execute(
-                "SELECT key, status, reason, revision, at, was_bad, applied_revision "
-                "FROM dedup_state"
-            )
-        }
+        return storeapi.load_dedup(self.conn)
 
     def dedup_seq(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'dedup_seq'").fetchone()
-        return int(row[0]) if row else 0
+        return storeapi.dedup_seq(self.conn)
 
     def events_since(self, seq: int) -> Iterable[tuple[str, float]]:
         return self.conn.execute(
@@ -344,10 +337,7 @@ class SqliteStore:
         )
 
     def group_flushes(self) -> dict[tuple[str, str], float]:
-        return {
-            (row[0], row[1]): row[2]
-            for row in self.conn.execute("SELECT destination, group_key, last_flush_at FROM groups")
-        }
+        return storeapi.group_flushes(self.conn)
 
     def next_ids(self) -> tuple[int, int, int]:
         conn = self.conn
@@ -357,10 +347,7 @@ class SqliteStore:
         return delivery + 1, notification + 1, seq + 1
 
     def waiting_deliveries(self) -> list[DeliveryRow]:
-        return self.conn.execute(
-            "SELECT id, event_seq, destination, group_key, created_at, due_at, group_interval "
-            "FROM deliveries WHERE status = 'pending' ORDER BY id"
-        ).fetchall()
+        return storeapi.waiting_deliveries(self.conn)
 
     def delivery_route(self, delivery_id: int) -> str:
         row = self.conn.execute(

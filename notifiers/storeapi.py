@@ -11,7 +11,7 @@ embedded single-process store; a shared store for several replicas implements th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from notifiers.dedup import DedupState
@@ -45,6 +45,47 @@ def notification_from_row(r: Sequence[Any]) -> Notification:
 
 
 DedupRow = tuple[str, str, str, str, float, int, str]
+
+
+class Rows(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Executes(Protocol):
+    """A connection of either database, for statements without parameters (whose SQL is the
+    same in both dialects)."""
+
+    def execute(self, sql: str, /) -> Rows: ...
+
+
+def load_dedup(conn: Executes) -> dict[str, DedupState]:
+    return {
+        row[0]: DedupState(row[1], row[2], row[3], row[4], bool(row[5]), row[6])
+        for row in conn.execute(
+            "SELECT key, status, reason, revision, at, was_bad, applied_revision FROM dedup_state"
+        )
+    }
+
+
+def dedup_seq(conn: Executes) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'dedup_seq'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def group_flushes(conn: Executes) -> dict[tuple[str, str], float]:
+    return {
+        (row[0], row[1]): row[2]
+        for row in conn.execute("SELECT destination, group_key, last_flush_at FROM groups")
+    }
+
+
+def waiting_deliveries(conn: Executes) -> list[DeliveryRow]:
+    return conn.execute(
+        "SELECT id, event_seq, destination, group_key, created_at, due_at, group_interval "
+        "FROM deliveries WHERE status = 'pending' ORDER BY id"
+    ).fetchall()
 
 
 class OutboxStore(Protocol):
