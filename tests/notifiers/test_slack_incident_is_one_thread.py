@@ -217,11 +217,15 @@ async def test_revoked_token_dead_letters_only_that_destination(
             )
             await eventually(lambda: statuses(tmp_path / "state").get("dead") == 1)
             await eventually(lambda: len(teams.cards) == 1)
-            metrics_text = generate_latest(bridge.metrics.registry).decode()
-            assert 'fluxwatch_bridge_deliveries_total{destination="chat",outcome="dead"} 1.0' in (
-                metrics_text
+            # The outcome is counted once the dead letter's transaction has committed, a moment
+            # after the row is visible to another reader.
+            dead_counted = (
+                'fluxwatch_bridge_deliveries_total{destination="chat",outcome="dead"} 1.0'
             )
-            assert TOKEN not in metrics_text
+            await eventually(
+                lambda: dead_counted in generate_latest(bridge.metrics.registry).decode()
+            )
+            assert TOKEN not in generate_latest(bridge.metrics.registry).decode()
         finally:
             await bridge.stop()
         [(error,)] = query_outbox(
