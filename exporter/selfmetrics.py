@@ -7,56 +7,22 @@ come from the catalogue so alerts can rely on them.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
 from catalogue import exporter as c
+from plumbing.instruments import counter, gauge, histogram
 
 
 class SelfMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        self.scrape_duration = Histogram(
-            c.SELF_SCRAPE_DURATION.name,
-            c.SELF_SCRAPE_DURATION.help,
-            buckets=c.SELF_SCRAPE_DURATION.buckets,
-            registry=self.registry,
-        )
-        self.malformed = Counter(
-            c.SELF_MALFORMED.family,
-            c.SELF_MALFORMED.help,
-            list(c.SELF_MALFORMED.labels),
-            registry=self.registry,
-        )
-        self.transitions_published = Counter(
-            c.SELF_TRANSITIONS_PUBLISHED.family,
-            c.SELF_TRANSITIONS_PUBLISHED.help,
-            registry=self.registry,
-        )
-        self.transitions_dropped = Counter(
-            c.SELF_TRANSITIONS_DROPPED.family,
-            c.SELF_TRANSITIONS_DROPPED.help,
-            list(c.SELF_TRANSITIONS_DROPPED.labels),
-            registry=self.registry,
-        )
-        self.objects = Gauge(c.SELF_OBJECTS.name, c.SELF_OBJECTS.help, registry=self.registry)
-        self.bridge_buffered = Gauge(
-            c.SELF_BRIDGE_BUFFERED.name, c.SELF_BRIDGE_BUFFERED.help, registry=self.registry
-        )
-        self.bridge_sent = Counter(
-            c.SELF_BRIDGE_SENT.family,
-            c.SELF_BRIDGE_SENT.help,
-            list(c.SELF_BRIDGE_SENT.labels),
-            registry=self.registry,
-        )
-        self.bridge_dropped = Counter(
-            c.SELF_BRIDGE_DROPPED.family,
-            c.SELF_BRIDGE_DROPPED.help,
-            list(c.SELF_BRIDGE_DROPPED.labels),
-            registry=self.registry,
-        )
-        self.bridge_post_errors = Counter(
-            c.SELF_BRIDGE_POST_ERRORS.family,
-            c.SELF_BRIDGE_POST_ERRORS.help,
-            list(c.SELF_BRIDGE_POST_ERRORS.labels),
-            registry=self.registry,
-        )
+        r = self.registry
+        self.scrape_duration = histogram(c.SELF_SCRAPE_DURATION, r)
+        self.malformed = counter(c.SELF_MALFORMED, r)
+        self.transitions_published = counter(c.SELF_TRANSITIONS_PUBLISHED, r)
+        self.transitions_dropped = counter(c.SELF_TRANSITIONS_DROPPED, r)
+        self.objects = gauge(c.SELF_OBJECTS, r)
+        self.bridge_buffered = gauge(c.SELF_BRIDGE_BUFFERED, r)
+        self.bridge_sent = counter(c.SELF_BRIDGE_SENT, r)
+        self.bridge_dropped = counter(c.SELF_BRIDGE_DROPPED, r)
+        self.bridge_post_errors = counter(c.SELF_BRIDGE_POST_ERRORS, r)

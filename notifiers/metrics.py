@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from catalogue import bridge as catalogue
 from catalogue.specs import MetricSpec
+from plumbing.instruments import counter, gauge, histogram
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -60,34 +61,21 @@ def _gauge_family(spec: MetricSpec) -> GaugeMetricFamily:
     return GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
 
 
-def _counter(spec: MetricSpec, registry: CollectorRegistry) -> Counter:
-    assert spec.type == "counter", spec.name
-    return Counter(spec.family, spec.help, list(spec.labels), registry=registry)
-
-
-def _histogram(spec: MetricSpec, registry: CollectorRegistry) -> Histogram:
-    assert spec.type == "histogram", spec.name
-    return Histogram(
-        spec.name, spec.help, list(spec.labels), buckets=spec.buckets, registry=registry
-    )
-
-
 class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.received = _counter(catalogue.EVENTS_RECEIVED, r)
-        self.rejected = _counter(catalogue.EVENTS_REJECTED, r)
-        self.dropped = _counter(catalogue.EVENTS_SUPPRESSED, r)
-        self.notifications = _counter(catalogue.NOTIFICATIONS_CREATED, r)
-        self.deliveries = _counter(catalogue.DELIVERIES, r)
-        self.attempt_seconds = _histogram(catalogue.DELIVERY_ATTEMPT_SECONDS, r)
-        self.commit_batch = _histogram(catalogue.OUTBOX_COMMIT_BATCH, r)
-        spec = catalogue.OUTBOX_STORE_UP
-        self.store_up = Gauge(spec.family, spec.help, list(spec.labels), registry=r)
-        self.store_reconnects = _counter(catalogue.OUTBOX_STORE_RECONNECTS, r)
-        self.commit_statuses = _counter(catalogue.COMMIT_STATUSES, r)  # notifiers/statuspublisher
-        self.commit_statuses_skipped = _counter(catalogue.COMMIT_STATUSES_SKIPPED, r)
+        self.received = counter(catalogue.EVENTS_RECEIVED, r)
+        self.rejected = counter(catalogue.EVENTS_REJECTED, r)
+        self.dropped = counter(catalogue.EVENTS_SUPPRESSED, r)
+        self.notifications = counter(catalogue.NOTIFICATIONS_CREATED, r)
+        self.deliveries = counter(catalogue.DELIVERIES, r)
+        self.attempt_seconds = histogram(catalogue.DELIVERY_ATTEMPT_SECONDS, r)
+        self.commit_batch = histogram(catalogue.OUTBOX_COMMIT_BATCH, r)
+        self.store_up = gauge(catalogue.OUTBOX_STORE_UP, r)
+        self.store_reconnects = counter(catalogue.OUTBOX_STORE_RECONNECTS, r)
+        self.commit_statuses = counter(catalogue.COMMIT_STATUSES, r)  # notifiers/statuspublisher
+        self.commit_statuses_skipped = counter(catalogue.COMMIT_STATUSES_SKIPPED, r)
         self.queue = _QueueCollector()
         r.register(self.queue)
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}

@@ -14,16 +14,12 @@ import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 
 from catalogue import exporter as c
+from plumbing.instruments import counter, gauge
 
 RestartReason = Literal["timeout", "gone", "inactivity", "error"]
-
-
-def _counter(spec: c.MetricSpec, registry: CollectorRegistry) -> Counter:
-    # prometheus-client appends _total to counter names itself: it takes the family name.
-    return Counter(spec.family, spec.help, list(spec.labels), registry=registry)
 
 
 @dataclass(slots=True)
@@ -38,13 +34,12 @@ class ClusterCounters:
 class WatchHealth:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.restarts = _counter(c.WATCH_RESTARTS, registry)
-        self.relists = _counter(c.RELISTS, registry)
-        self.api_errors = _counter(c.API_ERRORS, registry)
-        self.decode_errors = _counter(c.DECODE_ERRORS, registry)
-        self.events = _counter(c.WATCH_EVENTS, registry)
-        spec = c.KUBECONFIG_FILES_UNUSABLE
-        self.kubeconfig_files_unusable = Gauge(spec.name, spec.help, registry=registry)
+        self.restarts = counter(c.WATCH_RESTARTS, registry)
+        self.relists = counter(c.RELISTS, registry)
+        self.api_errors = counter(c.API_ERRORS, registry)
+        self.decode_errors = counter(c.DECODE_ERRORS, registry)
+        self.events = counter(c.WATCH_EVENTS, registry)
+        self.kubeconfig_files_unusable = gauge(c.KUBECONFIG_FILES_UNUSABLE, registry)
         self._bound: dict[str, ClusterCounters] = {}
 
     def cluster(self, cluster: str) -> ClusterCounters:
@@ -67,13 +62,13 @@ class WatchHealth:
     def forget(self, cluster: str) -> None:
         """Drops a removed cluster's series so they do not linger as stale counters."""
         self._bound.pop(cluster, None)
-        for counter in (self.restarts, self.api_errors):
-            for labels in list(_label_sets(counter)):
+        for metric in (self.restarts, self.api_errors):
+            for labels in list(_label_sets(metric)):
                 if labels[0] == cluster:
-                    counter.remove(*labels)
-        for counter in (self.relists, self.decode_errors, self.events):
+                    metric.remove(*labels)
+        for metric in (self.relists, self.decode_errors, self.events):
             with contextlib.suppress(KeyError):
-                counter.remove(cluster)
+                metric.remove(cluster)
 
 
 def _label_sets(counter: Counter) -> list[tuple[str, ...]]:
