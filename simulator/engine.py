@@ -1,10 +1,9 @@
-"""The scenario engine: a discrete-event simulation of Flux's controllers across the fleet.
+"""The scenario engine: the clock, the action queue and the operator's verbs for the fleet.
 
-Each object reconciles on its interval; sources store new artifacts when commits land upstream
-and wake their consumers; Kustomizations and HelmReleases go through ``Reconciling`` and
-``Ready=Unknown`` before settling; faults, suspends, outages and rollouts are scheduled
-actions. Time is a number the caller moves (``run_until``), so a manual clock gives the same
-history for the same seed, and a time-scaled clock just moves it from a task.
+Objects reconcile on their interval; what a run does to each kind lives in
+``simulator.controllers``. Faults, suspends, outages and rollouts are scheduled actions here.
+Time is a number the caller moves (``run_until``), so a manual clock gives the same history for
+the same seed, and a time-scaled clock just moves it from a task.
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from simulator import records
+from simulator import controllers, records
 from simulator.events import Severity, build_event
 from simulator.fleet import build_cluster
 from simulator.kinds import BY_KIND, KindInfo
-from simulator.model import Obj, go_duration, hexdigest, iso
+from simulator.model import Obj, hexdigest, iso
 from simulator.scenario import (
     FAULTS_BY_KIND,
     Fault,
@@ -31,18 +30,13 @@ from simulator.scenario import (
     ScenarioError,
     ScriptStep,
 )
-from simulator.status import SOURCE_KINDS, render
+from simulator.status import render
 from simulator.store import ClusterStore, Outage
 from simulator.wire import encode
 
 log = logging.getLogger("simulator.engine")
 
 EventHook = Callable[[str, dict[str, Any]], None]
-
-DEPENDENCY_RETRY = 30.0  # kustomize/helm-controller --requeue-dependency default
-ARTIFACT_RETRY = 30.0
-HELM_RETRY = 20.0
-CANARY_STEP = 30.0
 
 # Action codes of the queue, cheaper than closures for 50,000 objects.
 _RECONCILE, _FINISH, _LAND, _SCRIPT, _FAULT, _HEAL, _OUTAGE_END, _COMMITS, _OUTAGES = range(9)
@@ -138,11 +132,11 @@ class Engine:
         if action == _RECONCILE:
             obj: Obj = target
             if obj.due == item.at and obj.managed:
-                self._reconcile(obj)
+                controllers.reconcile(self, obj)
         elif action == _FINISH:
             obj, token = target
             if obj.managed and obj.busy and obj.extra.get("token") == token:
-                self._finish(obj)
+                controllers.finish(self, obj)
         elif action == _LAND:
             obj, head = target
             obj.upstream = max(obj.upstream, head)
@@ -175,7 +169,7 @@ class Engine:
             meta["creationTimestamp"] = iso(meta["creationTimestamp"])
             if obj.kind == "Kustomization":
                 obj.extra["target_ns"] = item.spec.get("targetNamespace", obj.namespace)
-            self._settle_initial(obj, rng)
+            controllers.settle_initial(self, obj, rng)
             objs[obj.key] = obj
             info = BY_KIND[obj.kind]
             obj.stored = store.put(
@@ -191,123 +185,14 @@ class Engine:
                 obj.due = self.start + rng.uniform(1.0, obj.interval) / self.pace
                 self._push(obj.due, _RECONCILE, obj)
 
-    def _settle_initial(self, obj: Obj, rng: random.Random) -> None:
-        """A lived-in, healthy starting state: artifacts stored hours ago, releases at their
-        second or later version, histories with a previous revision."""
-        kind = obj.kind
-        ago = self.start - rng.uniform(600.0, 3 * 86400.0)
-        if kind in SOURCE_KINDS or kind == "ImageRepository":
-            obj.upstream = self._head(obj)
-            if kind == "HelmChart" and obj.source is not None:
-                obj.upstream = obj.source.upstream
-                ago = max(ago, obj.source.artifact_time + 5)
-            self._store_artifact(obj, ago, rng)
-            return
-        source = obj.source
-        if kind == "Kustomization" and source is not None:
-            rev = source.artifact_rev
-            first = source.artifact_time + rng.uniform(2.0, 30.0)
-            last = self.start - rng.uniform(0.0, obj.interval)
-            duration = rng.uniform(0.3, 4.0)
-            obj.applied_rev = obj.attempted_rev = rev
-            prev = records.source_revision(self.seed, source, source.upstream - 1)
-            obj.history = [
-                records.ks_history_entry(
-                    obj, rev, "ReconciliationSucceeded", first, last, duration
-                ),
-                records.ks_history_entry(
-                    obj, prev, "ReconciliationSucceeded", first - 86400, first - 60, duration
-                ),
-            ]
-            obj.history[0]["totalReconciliations"] = rng.randint(1, 200)
-            obj.history[1]["totalReconciliations"] = rng.randint(20, 500)
-            message = f"Applied revision: {rev}"
-            obj.set_cond("Ready", "True", "ReconciliationSucceeded", message, first)
-            if obj.extra.get("wait"):
-                obj.set_cond("Healthy", "True", "Succeeded", "Health check passed", first)
-        elif kind == "HelmRelease" and source is not None:
-            version = records.chart_version(self.seed, obj)
-            first = source.artifact_time + rng.uniform(5.0, 60.0)
-            obj.release_version = rng.randint(1, 12)
-            previous = records.release_entry(
-                self.seed,
-                obj,
-                records.chart_version(self.seed, obj, -1),
-                "superseded",
-                first - 86400,
-                "upgrade",
-            )
-            previous["version"] = obj.release_version
-            obj.release_version += 1
-            current = records.release_entry(self.seed, obj, version, "deployed", first, "upgrade")
-            obj.history = [current, previous]
-            obj.attempted_rev = version
-            obj.last_action = "upgrade"
-            obj.last_duration = rng.uniform(2.0, 30.0)
-            self._released_ok(obj, version, "upgrade", first)
-        elif kind == "ImagePolicy" and source is not None:
-            obj.applied_rev = records.latest_tag(source)
-            obj.extra["previous"] = f"1.{max(source.upstream - 1, 0)}.0"
-            message = f"Latest image tag for {obj.extra['image']} resolved to {obj.applied_rev}"
-            obj.set_cond("Ready", "True", "Succeeded", message, source.artifact_time)
-        elif kind == "ImageUpdateAutomation" and source is not None:
-            policy: Obj = obj.extra["policy"]
-            obj.artifact_time = self.start - rng.uniform(0.0, obj.interval)
-            obj.applied_rev = hexdigest(obj.cluster, obj.ref, "push", policy.applied_rev, length=40)
-            obj.extra["push_time"] = ago
-            obj.extra["observed_tag"] = policy.applied_rev
-            obj.attempted_rev = source.artifact_rev
-            obj.set_cond("Ready", "True", "Succeeded", "repository up-to-date", ago)
-        elif kind == "Receiver":
-            path = "/hook/" + hexdigest("token", obj.name, obj.namespace)
-            obj.set_cond(
-                "Ready", "True", "Succeeded", f"Receiver initialized for path: {path}", ago
-            )
-        elif kind == "Canary" and source is not None:
-            obj.attempted_rev = obj.applied_rev = source.attempted_rev
-            obj.extra["phase"] = "Succeeded"
-            obj.artifact_time = ago
-            obj.set_cond(
-                "Promoted",
-                "True",
-                "Succeeded",
-                "Canary analysis completed successfully, promotion finished.",
-                ago,
-            )
-
     # --- revisions ----------------------------------------------------------------------
 
-    def _head(self, obj: Obj) -> int:
+    def head(self, obj: Obj) -> int:
+        """The source's upstream commit count, the same in every cluster."""
         key = obj.key
         if key not in self.heads:
             self.heads[key] = 2 + int(hexdigest(self.seed, *key, length=40)[:8], 16) % 39
         return self.heads[key]
-
-    def _store_artifact(self, obj: Obj, at: float, rng: random.Random | None = None) -> None:
-        rng = rng or self.rng
-        obj.artifact_rev = records.source_revision(self.seed, obj, obj.upstream)
-        obj.artifact_time = at
-        obj.artifact_size = rng.randint(2_000, 400_000)
-        obj.observed_generation = obj.generation
-        rev = obj.artifact_rev
-        if obj.kind == "ImageRepository":
-            obj.extra["tags"] = [f"1.{i}.0" for i in range(obj.upstream + 1)]
-            message = f"successful scan: found {obj.upstream + 1} tags"
-            obj.set_cond("Ready", "True", "Succeeded", message, at)
-            return
-        if obj.kind == "HelmChart":
-            message = f"pulled '{obj.extra['chart']}' chart with version '{rev}'"
-            reason = "ChartPullSucceeded"
-        elif obj.kind == "HelmRepository":
-            message = f"stored artifact: revision '{rev}'"
-            reason = "Succeeded"
-        else:
-            message = f"stored artifact for revision '{rev}'"
-            reason = "Succeeded"
-        obj.set_cond("Ready", "True", reason, message, at)
-        obj.set_cond("ArtifactInStorage", "True", reason, message, at)
-        obj.drop_cond("FetchFailed")
-        obj.drop_cond("Reconciling")
 
     # --- writing ------------------------------------------------------------------------
 
@@ -326,9 +211,10 @@ class Engine:
         store.set_status(obj.stored, status)
         self.changes += 1
 
-    def _event(
+    def record_event(
         self, obj: Obj, severity: Severity, reason: str, message: str, revision: str = ""
     ) -> None:
+        """Send a Flux event, as the kind's controller would post it to notification-controller."""
         if self.on_event is None or obj.stored is None:
             return
         info: KindInfo = BY_KIND[obj.kind]
@@ -357,388 +243,16 @@ class Engine:
         )
         self.on_event(obj.cluster, event)
 
-    # --- reconcilers --------------------------------------------------------------------
+    # --- runs that take time -----------------------------------------------------------
 
-    def _reconcile(self, obj: Obj) -> None:
-        if obj.suspended:
-            self.schedule(obj, obj.interval)
-            return
-        requested = obj.extra.get("requested_at")
-        handled = requested is not None and requested != obj.extra.get("handled_at")
-        if handled:
-            obj.extra["handled_at"] = requested
-        kind = obj.kind
-        if kind in SOURCE_KINDS or kind == "ImageRepository":
-            self._reconcile_source(obj)
-        elif kind in ("Kustomization", "HelmRelease"):
-            self._start_apply(obj)
-        elif kind == "ImagePolicy":
-            self._reconcile_policy(obj)
-        elif kind == "ImageUpdateAutomation":
-            self._reconcile_automation(obj)
-        elif kind == "Canary":
-            self._reconcile_canary(obj)
-        if handled:
-            self.commit(obj)  # lastHandledReconcileAt, even when nothing else changed
-        if obj.interval > 0 and obj.due <= self.now and not obj.busy:
-            self.schedule(obj, obj.interval)
-
-    def _reconcile_source(self, obj: Obj) -> None:
-        if obj.kind == "HelmChart":
-            repo = obj.source
-            if repo is None or not repo.artifact_rev:
-                return
-            obj.upstream = repo.upstream
-        if obj.fault == "fetch":
-            self._fail_source(obj)
-            return
-        changed = records.source_revision(self.seed, obj, obj.upstream) != obj.artifact_rev
-        recovered = not obj.ready()
-        if not (changed or recovered or obj.kind == "ImageRepository"):
-            return
-        self._store_artifact(obj, self.now)
-        self.commit(obj)
-        if changed or recovered:
-            reason = "NewArtifact" if changed else "Succeeded"
-            message = obj.conditions["Ready"].message
-            self._event(obj, "info", reason, message, obj.artifact_rev)
-        if changed:
-            for dependent in obj.dependents:
-                self.trigger(dependent)
-
-    def _fail_source(self, obj: Obj) -> None:
-        kind = obj.kind
-        reason, message = records.fetch_failure(obj)
-        was_failing = "FetchFailed" in obj.conditions or (
-            kind == "ImageRepository" and not obj.ready()
-        )
-        obj.set_cond("Ready", "False", reason, message, self.now)
-        if kind != "ImageRepository":
-            obj.set_cond("FetchFailed", "True", reason, message, self.now)
-            obj.set_cond(
-                "Reconciling",
-                "True",
-                "ProgressingWithRetry",
-                f"building artifact: new upstream revision '{obj.artifact_rev}'"
-                if obj.artifact_rev
-                else "building artifact",
-                self.now,
-            )
-        self.commit(obj)
-        self._event(obj, "error", reason, message, obj.artifact_rev)
-        if not was_failing:
-            log.info("%s: %s %s failed: %s", obj.cluster, kind, obj.ref, reason)
-
-    def _dependencies_ready(self, obj: Obj) -> bool:
-        waiting = [d for d in obj.depends_on if not d.ready()]
-        if not waiting:
-            return True
-        dep = waiting[0]
-        message = f"dependency '{dep.namespace}/{dep.name}' is not ready"
-        if obj.conditions.get("Ready") is None or obj.conditions["Ready"].reason != (
-            "DependencyNotReady"
-        ):
-            self._event(
-                obj,
-                "info",
-                "DependencyNotReady",
-                "Dependencies do not meet ready condition, retrying in "
-                + go_duration(DEPENDENCY_RETRY),
-            )
-        obj.set_cond("Ready", "False", "DependencyNotReady", message, self.now)
-        obj.drop_cond("Reconciling")
-        self.commit(obj)
-        self.schedule(obj, DEPENDENCY_RETRY)
-        return False
-
-    def _start_apply(self, obj: Obj) -> None:
-        """First half of a Kustomization or HelmRelease run: dependencies, artifact, then
-        ``Reconciling=True`` and ``Ready=Unknown`` until the run finishes."""
-        if obj.busy or not self._dependencies_ready(obj):
-            return
-        source = obj.source
-        if source is None or not source.artifact_rev:
-            ref = f"{source.kind} '{source.ref}'" if source else "source"
-            reason = "ArtifactFailed"
-            message = f"{ref} is not ready, retrying in {go_duration(ARTIFACT_RETRY)}"
-            obj.set_cond("Ready", "False", reason, message, self.now)
-            self.commit(obj)
-            self.schedule(obj, ARTIFACT_RETRY)
-            return
-        if obj.kind == "HelmRelease":
-            self._start_release(obj)
-            return
-        duration = self.rng.uniform(0.4, 3.0)
-        if obj.extra.get("wait"):
-            duration += self.rng.uniform(2.0, 25.0)
-        if obj.fault == "health":
-            duration = 180.0
-        obj.set_cond("Reconciling", "True", "Progressing", "Reconciliation in progress", self.now)
-        obj.set_cond("Ready", "Unknown", "Progressing", "Reconciliation in progress", self.now)
-        self._begin(obj, duration)
-
-    def _begin(self, obj: Obj, duration: float) -> None:
+    def begin(self, obj: Obj, duration: float) -> None:
+        """Mark a run in progress; ``controllers.finish`` ends it after ``duration``."""
         obj.busy = True
         obj.last_duration = duration
         token = self.seq + 1
         obj.extra["token"] = token
         self.commit(obj)
         self._push(self._after(duration), _FINISH, (obj, token))
-
-    def _finish(self, obj: Obj) -> None:
-        obj.busy = False
-        was_ready = obj.ready()
-        if obj.kind == "Kustomization":
-            self._finish_kustomization(obj)
-        elif obj.kind == "HelmRelease":
-            self._finish_release(obj)
-        elif obj.kind == "Canary":
-            self._canary_step(obj)
-            return
-        self.commit(obj)
-        if obj.ready() != was_ready or obj.ready():
-            for dependent in obj.dependents:
-                if dependent.kind in ("Kustomization", "HelmRelease") and (
-                    obj in dependent.depends_on and not dependent.ready()
-                ):
-                    self.trigger(dependent)
-                elif dependent.kind == "Canary" and obj.ready():
-                    self.trigger(dependent, 1.0)
-        if obj.interval > 0 and obj.due <= self.now:
-            self.schedule(obj, obj.interval)
-
-    def _finish_kustomization(self, obj: Obj) -> None:
-        assert obj.source is not None
-        rev = obj.source.artifact_rev
-        changed = rev != obj.applied_rev
-        recovered = obj.conditions.get("Ready") is None or obj.conditions["Ready"].reason != (
-            "ReconciliationSucceeded"
-        )
-        obj.attempted_rev = rev
-        obj.observed_generation = obj.generation
-        obj.drop_cond("Reconciling")
-        if obj.fault == "build":
-            message = (
-                "kustomize build failed: accumulating resources: accumulation err='accumulating "
-                f"resources from 'deployment.yaml': open /tmp/kustomization-{obj.name}/deploy/"
-                "production/deployment.yaml: no such file or directory'"
-            )
-            obj.set_cond("Ready", "False", "BuildFailed", message, self.now)
-            self._event(obj, "error", "BuildFailed", message, rev)
-            return
-        obj.applied_rev = rev
-        if obj.fault == "health":
-            target = obj.extra.get("target_ns", obj.namespace)
-            message = (
-                f"health check failed after {go_duration(obj.last_duration)}: timeout waiting "
-                f"for: [Deployment/{target}/{obj.name} status: 'InProgress']"
-            )
-            obj.set_cond("Ready", "False", "HealthCheckFailed", message, self.now)
-            obj.set_cond("Healthy", "False", "HealthCheckFailed", message, self.now)
-            records.record_ks_history(obj, rev, self.now, "HealthCheckFailed")
-            self._event(obj, "error", "HealthCheckFailed", message, rev)
-            return
-        obj.set_cond(
-            "Ready", "True", "ReconciliationSucceeded", f"Applied revision: {rev}", self.now
-        )
-        if obj.extra.get("wait"):
-            message = f"Health check passed in {go_duration(obj.last_duration)}"
-            obj.set_cond("Healthy", "True", "Succeeded", message, self.now)
-        records.record_ks_history(obj, rev, self.now, "ReconciliationSucceeded")
-        if changed or recovered:
-            message = (
-                f"Reconciliation finished in {go_duration(obj.last_duration)}, "
-                f"next run in {go_duration(obj.interval)}"
-            )
-            self._event(obj, "info", "ReconciliationSucceeded", message, rev)
-
-    # --- helm ---------------------------------------------------------------------------
-
-    def _released_ok(self, obj: Obj, version: str, action: str, at: float) -> None:
-        verb = action.capitalize()
-        chart = obj.extra["chart"]
-        release = f"{obj.namespace}/{obj.name}.v{obj.release_version}"
-        message = f"Helm {action} succeeded for release {release} with chart {chart}@{version}"
-        obj.set_cond("Released", "True", f"{verb}Succeeded", message, at)
-        if obj.extra.get("test"):
-            message = (
-                f"Helm test succeeded for release {release} with chart {chart}@{version}: "
-                "1 test hooks completed successfully"
-            )
-            obj.set_cond("TestSuccess", "True", "TestSucceeded", message, at)
-            obj.set_cond("Ready", "True", "TestSucceeded", message, at)
-        else:
-            obj.set_cond("Ready", "True", f"{verb}Succeeded", message, at)
-        obj.drop_cond("Reconciling")
-        obj.drop_cond("Stalled")
-
-    def _start_release(self, obj: Obj) -> None:
-        version = records.chart_version(self.seed, obj)
-        deployed = next((h for h in obj.history if h["status"] == "deployed"), None)
-        if version != obj.attempted_rev:
-            obj.failures = obj.install_failures = obj.upgrade_failures = 0
-            obj.drop_cond("Stalled")
-        if "Stalled" in obj.conditions:
-            return
-        up_to_date = (
-            deployed is not None
-            and deployed["chartVersion"] == version
-            and obj.observed_generation == obj.generation
-            and obj.ready()
-        )
-        if up_to_date:
-            return
-        action = "upgrade" if deployed is not None else "install"
-        obj.last_action = action
-        message = f"Running '{action}' action with timeout of 5m0s"
-        obj.set_cond("Reconciling", "True", "Progressing", message, self.now)
-        obj.set_cond("Ready", "Unknown", "Progressing", message, self.now)
-        duration = self.rng.uniform(3.0, 25.0)
-        if obj.fault in ("install", "upgrade"):
-            duration = self.rng.uniform(30.0, 60.0)
-        self._begin(obj, duration)
-
-    def _finish_release(self, obj: Obj) -> None:
-        version = records.chart_version(self.seed, obj)
-        action = obj.last_action or "install"
-        verb = action.capitalize()
-        chart = obj.extra["chart"]
-        obj.attempted_rev = version
-        obj.observed_generation = obj.generation
-        obj.extra["attempted_generation"] = obj.generation
-        obj.release_version += 1
-        release = f"{obj.namespace}/{obj.name}.v{obj.release_version}"
-        failed: str | None = None
-        if obj.fault in ("install", "upgrade"):
-            failed = f"{verb}Failed"
-            message = (
-                f"Helm {action} failed for release {release} with chart {chart}@{version}: "
-                "context deadline exceeded"
-            )
-            obj.history.insert(
-                0, records.release_entry(self.seed, obj, version, "failed", self.now, action)
-            )
-            obj.set_cond("Released", "False", failed, message, self.now)
-            obj.set_cond("Ready", "False", failed, message, self.now)
-        else:
-            for entry in obj.history:
-                if entry["status"] == "deployed":
-                    entry["status"] = "superseded"
-            obj.history.insert(
-                0, records.release_entry(self.seed, obj, version, "deployed", self.now, action)
-            )
-            self._released_ok(obj, version, action, self.now)
-            if obj.fault == "test":
-                failed = "TestFailed"
-                hook = next(iter(obj.history[0].get("testHooks", {"t": 0})))
-                message = (
-                    f"Helm test failed for release {release} with chart {chart}@{version}: "
-                    f"1 error occurred:\n\t* pod {hook} failed"
-                )
-                if "testHooks" in obj.history[0]:
-                    obj.history[0]["testHooks"][hook]["phase"] = "Failed"
-                obj.set_cond("TestSuccess", "False", "TestFailed", message, self.now)
-                obj.set_cond("Ready", "False", "TestFailed", message, self.now)
-        records.trim_release_history(obj.history)
-        if failed is None:
-            message = obj.conditions["Ready"].message
-            self._event(obj, "info", obj.conditions["Ready"].reason, message, version)
-            return
-        obj.failures += 1
-        if action == "install":
-            obj.install_failures += 1
-            count = obj.install_failures
-        else:
-            obj.upgrade_failures += 1
-            count = obj.upgrade_failures
-        self._event(obj, "error", failed, message, version)
-        if count > int(obj.extra.get("retries", 3)):
-            stalled = f"Failed to {action} after {count} attempt(s)"
-            obj.set_cond("Stalled", "True", "RetriesExceeded", stalled, self.now)
-            obj.drop_cond("Reconciling")
-            log.info("%s: HelmRelease %s stalled: %s", obj.cluster, obj.ref, stalled)
-        else:
-            obj.set_cond("Reconciling", "True", "ProgressingWithRetry", message, self.now)
-            self.schedule(obj, HELM_RETRY)
-
-    # --- image automation and flagger ----------------------------------------------------
-
-    def _reconcile_policy(self, obj: Obj) -> None:
-        repo = obj.source
-        if repo is None:
-            return
-        tag = records.latest_tag(repo)
-        if not tag or tag == obj.applied_rev:
-            return
-        image = obj.extra["image"]
-        message = f"Latest image tag for {image} updated from {obj.applied_rev} to {tag}"
-        obj.extra["previous"] = obj.applied_rev
-        obj.applied_rev = tag
-        obj.set_cond("Ready", "True", "Succeeded", message, self.now)
-        self.commit(obj)
-        self._event(obj, "info", "Succeeded", message)
-
-    def _reconcile_automation(self, obj: Obj) -> None:
-        git = obj.source
-        policy: Obj = obj.extra["policy"]
-        if git is None:
-            return
-        if obj.fault == "fetch":
-            message = f"failed to clone '{git.ref}': remote: Permission to acme denied"
-            obj.set_cond("Ready", "False", "GitOperationFailed", message, self.now)
-            self.commit(obj)
-            self._event(obj, "error", "GitOperationFailed", message)
-            return
-        obj.artifact_time = self.now
-        obj.attempted_rev = git.artifact_rev
-        if policy.applied_rev and policy.applied_rev != obj.extra.get("observed_tag"):
-            obj.applied_rev = hexdigest(obj.cluster, obj.ref, "push", policy.applied_rev, length=40)
-            obj.extra["push_time"] = self.now
-            obj.extra["observed_tag"] = policy.applied_rev
-            message = f"pushed commit '{obj.applied_rev[:7]}' to branch 'main'"
-            obj.set_cond("Ready", "True", "Succeeded", message, self.now)
-            self.new_commit(git.kind, git.namespace, git.name, [git.cluster])
-            self.trigger(git, 2.0)
-            self._event(obj, "info", "Succeeded", message)
-        else:
-            obj.set_cond("Ready", "True", "Succeeded", "repository up-to-date", self.now)
-        self.commit(obj)
-
-    def _reconcile_canary(self, obj: Obj) -> None:
-        release = obj.source
-        if release is None or obj.busy:
-            return
-        deployed = next((h for h in release.history if h["status"] == "deployed"), None)
-        if deployed is None or deployed["chartVersion"] == obj.attempted_rev:
-            return
-        obj.attempted_rev = deployed["chartVersion"]
-        obj.extra.update(phase="Progressing", weight=10, failed_checks=0)
-        obj.artifact_time = self.now
-        message = "New revision detected, progressing canary analysis."
-        obj.set_cond("Promoted", "Unknown", "Progressing", message, self.now)
-        self._begin(obj, CANARY_STEP)
-
-    def _canary_step(self, obj: Obj) -> None:
-        obj.artifact_time = self.now
-        if obj.fault == "analysis":
-            obj.extra["failed_checks"] = int(obj.extra.get("failed_checks", 0)) + 1
-            if obj.extra["failed_checks"] >= 5:
-                obj.extra.update(phase="Failed", weight=0)
-                message = "Canary analysis failed, Deployment scaled to zero."
-                obj.set_cond("Promoted", "False", "Failed", message, self.now)
-                self.commit(obj)
-                log.info("%s: Canary %s failed its analysis", obj.cluster, obj.ref)
-                return
-        elif int(obj.extra.get("weight", 0)) >= 50:
-            obj.extra.update(phase="Succeeded", weight=0)
-            obj.applied_rev = obj.attempted_rev
-            message = "Canary analysis completed successfully, promotion finished."
-            obj.set_cond("Promoted", "True", "Succeeded", message, self.now)
-            self.commit(obj)
-            return
-        else:
-            obj.extra["weight"] = int(obj.extra.get("weight", 0)) + 10
-        self._begin(obj, CANARY_STEP)
 
     # --- verbs (control API and script) --------------------------------------------------
 
@@ -829,7 +343,7 @@ class Engine:
         ]
         if not found:
             raise KeyError(f"no {kind} {namespace}/{name} in {', '.join(targets)}")
-        head = max(self._head(found[0]), *(o.upstream for o in found)) + 1
+        head = max(self.head(found[0]), *(o.upstream for o in found)) + 1
         self.heads[found[0].key] = head
         at = self.now
         lo, hi = self.scenario.commits.stagger
