@@ -1,7 +1,8 @@
 """The HTTPS server: N virtual kube-apiservers on one port, one per ``/clusters/<name>`` prefix.
 
-It speaks the read side of the Kubernetes API (discovery, get, list, watch) exactly as a client
-library expects, and exposes a control API for tests (``SimulatorServer.cluster(name)``).
+It owns the lifecycle (TLS, kubeconfig, the clock driving the engine), checks each request's
+cluster, outage and token before handing it to ``simulator.kubeapi`` (the read side of the
+Kubernetes API), and exposes a control API for tests (``SimulatorServer.cluster(name)``).
 """
 
 from __future__ import annotations
@@ -26,26 +27,18 @@ from plumbing.http_server import HttpServer
 from simulator import tls, wire
 from simulator.engine import Engine
 from simulator.events import EventSink
-from simulator.kinds import BY_KIND, BY_PLURAL, KindInfo
+from simulator.kinds import BY_KIND, BY_PLURAL
+from simulator.kubeapi import bookmark_line, route, status_response
 from simulator.model import Obj, iso
 from simulator.scenario import Fault, Scenario
-from simulator.store import ClusterStore, Outage, Stored, TooOld, Watcher
+from simulator.store import ClusterStore, Outage
 
 log = logging.getLogger("simulator.server")
 
-JSON = "application/json"
 # How much engine work runs between two yields to the event loop, so watchers keep streaming
 # while a large ``advance`` or a fast time scale is being processed.
 ENGINE_BUDGET = 2_000
 TICK = 0.05
-
-
-def _json_response(doc: Any, status: int = 200) -> web.Response:
-    return web.Response(body=wire.encode(doc), status=status, content_type=JSON)
-
-
-def _status_response(code: int, reason: str, message: str) -> web.Response:
-    return _json_response(wire.status_doc(code, reason, message), code)
 
 
 class ClusterHandle:
@@ -393,7 +386,7 @@ class SimulatorServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         store = self.stores.get(request.match_info["cluster"])
         if store is None:
-            return _status_response(
+            return status_response(
                 404, "NotFound", "the server could not find the requested resource"
             )
         if store.outage == "refuse":
@@ -401,238 +394,24 @@ class SimulatorServer:
                 request.transport.abort()
             raise asyncio.CancelledError
         if store.outage == "unavailable":
-            return _status_response(
+            return status_response(
                 503, "ServiceUnavailable", "the server is currently unable to handle the request"
             )
         header = request.headers.get("Authorization", "")
         expected = f"Bearer {self.tokens[store.name]}"
         if not hmac.compare_digest(header.encode(), expected.encode()):
-            return _status_response(401, "Unauthorized", "Unauthorized")
+            return status_response(401, "Unauthorized", "Unauthorized")
         if request.method != "GET":
-            return _status_response(
+            return status_response(
                 405,
                 "MethodNotAllowed",
                 f"{request.method} is not allowed: the simulator is read-only",
             )
         parts = [p for p in request.match_info.get("tail", "").split("/") if p]
         try:
-            return await self._route(request, store, parts)
+            return await route(request, store, parts, self.engine.now)
         except wire.SelectorError as exc:
-            return _status_response(400, "BadRequest", str(exc))
-
-    async def _route(
-        self, request: web.Request, store: ClusterStore, parts: list[str]
-    ) -> web.StreamResponse:
-        not_found = _status_response(
-            404, "NotFound", "the server could not find the requested resource"
-        )
-        if parts in (["healthz"], ["readyz"], ["livez"]):
-            return web.Response(text="ok")
-        if parts == ["version"]:
-            return _json_response(wire.KUBE_VERSION)
-        if parts == ["api"]:
-            return _json_response(wire.api_versions())
-        if parts == ["api", "v1"]:
-            return _json_response(wire.core_resources())
-        if not parts or parts[0] != "apis":
-            return not_found
-        served = wire.group_versions(store.profile, store.missing_groups)
-        if len(parts) == 1:
-            return _json_response(wire.api_group_list(store.profile, store.missing_groups))
-        group = parts[1]
-        if group not in served:
-            return not_found
-        if len(parts) == 2:
-            return _json_response(wire.api_group(group, served[group]))
-        version = parts[2]
-        if version not in served[group]:
-            return not_found
-        kinds = [
-            k
-            for k in wire.served(store.missing_groups)
-            if k.group == group and k.version_for(store.profile) == version
-        ]
-        if len(parts) == 3:
-            return _json_response(wire.api_resource_list(group, version, kinds, store.profile))
-        rest = parts[3:]
-        namespace: str | None = None
-        if rest[0] == "namespaces" and len(rest) >= 3:
-            namespace, rest = rest[1], rest[2:]
-        info = BY_PLURAL.get(rest[0])
-        if info is None or info not in kinds:
-            return not_found
-        if len(rest) == 1:
-            if wire.parse_bool(request.query.get("watch")):
-                return await self._watch(request, store, info, namespace)
-            return self._list(request, store, info, namespace)
-        if (
-            namespace is not None
-            and len(rest) in (2, 3)
-            and (len(rest) == 2 or rest[2] == "status")
-        ):
-            stored = store.get(info.kind, namespace, rest[1])
-            if stored is None:
-                return _json_response(
-                    {
-                        **wire.status_doc(
-                            404, "NotFound", f'{info.plural}.{info.group} "{rest[1]}" not found'
-                        ),
-                        "details": {"name": rest[1], "group": info.group, "kind": info.plural},
-                    },
-                    404,
-                )
-            return web.Response(body=store.body(stored), content_type=JSON)
-        return not_found
-
-    def _selectors(
-        self, request: web.Request
-    ) -> tuple[tuple[wire.Requirement, ...], tuple[wire.Requirement, ...]]:
-        labels = wire.parse_label_selector(request.query.get("labelSelector", ""))
-        fields = wire.parse_field_selector(request.query.get("fieldSelector", ""))
-        return labels, fields
-
-    def _list(
-        self, request: web.Request, store: ClusterStore, info: KindInfo, namespace: str | None
-    ) -> web.Response:
-        labels, fields = self._selectors(request)
-        probe = Watcher(info.plural, namespace, labels, fields, False)
-        query = request.query
-        try:
-            limit = int(query.get("limit", "0") or 0)
-        except ValueError:
-            return _status_response(400, "BadRequest", "limit must be an integer")
-        list_rv = store.resource_version
-        after: tuple[str, str] | None = None
-        token = query.get("continue")
-        if token:
-            list_rv, ns, name = wire.decode_continue(token)
-            if list_rv < store.floor:
-                return _json_response(
-                    wire.status_doc(
-                        410,
-                        "Expired",
-                        "The provided continue parameter is too old to display a consistent "
-                        "list result. You can start a new list without the continue parameter.",
-                    ),
-                    410,
-                )
-            after = (ns, name)
-        elif query.get("resourceVersion") not in (None, "", "0"):
-            try:
-                asked = int(query["resourceVersion"])
-            except ValueError:
-                return _status_response(400, "BadRequest", "resourceVersion must be an integer")
-            match = query.get("resourceVersionMatch", "")
-            if asked > store.resource_version:
-                return _status_response(
-                    504, "Timeout", f"Too large resource version: {asked}, current: {list_rv}"
-                )
-            if asked < store.floor or (match == "Exact" and asked != list_rv):
-                # Only the newest state is kept, so older snapshots are gone.
-                doc = wire.expired(asked, store.floor)
-                return _json_response(doc, 410)
-        matching: list[Stored] = [
-            s
-            for s in store.items(info.plural)
-            if (after is None or (s.namespace, s.name) > after)
-            and probe.wants(s.namespace, s.name, s.labels)
-        ]
-        page = matching[:limit] if limit > 0 else matching
-        meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
-        if limit > 0 and len(matching) > limit:
-            last = page[-1]
-            meta["continue"] = wire.encode_continue(list_rv, last.namespace, last.name)
-            if not labels and not fields:
-                meta["remainingItemCount"] = len(matching) - limit
-        if wire.wants_table(request.headers.get("Accept", "")):
-            objects = [store.decoded(s) for s in page]
-            doc = wire.table(info, objects, meta, self.engine.now)
-            return web.Response(body=wire.encode(doc), content_type=JSON)
-        api_version = store.api_versions[info.kind]
-        body = b"".join(
-            [
-                b'{"apiVersion":"',
-                api_version,
-                b'","items":[',
-                b",".join(store.body(s) for s in page),
-                b'],"kind":"',
-                info.kind.encode(),
-                b'List","metadata":',
-                wire.encode(meta),
-                b"}",
-            ]
-        )
-        return web.Response(body=body, content_type=JSON)
-
-    async def _watch(
-        self, request: web.Request, store: ClusterStore, info: KindInfo, namespace: str | None
-    ) -> web.StreamResponse:
-        labels, fields = self._selectors(request)
-        query = request.query
-        bookmarks = wire.parse_bool(query.get("allowWatchBookmarks"))
-        timeout: float | None = None
-        if query.get("timeoutSeconds"):
-            try:
-                timeout = float(query["timeoutSeconds"])
-            except ValueError:
-                return _status_response(400, "BadRequest", "timeoutSeconds must be a number")
-        since: int | None = None
-        raw_rv = query.get("resourceVersion", "")
-        if raw_rv not in ("", "0"):
-            try:
-                since = int(raw_rv)
-            except ValueError:
-                return _status_response(400, "BadRequest", "resourceVersion must be an integer")
-        response = web.StreamResponse(status=200, headers={"Content-Type": JSON})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        watcher = Watcher(info.plural, namespace, labels, fields, bookmarks)
-        initial = wire.parse_bool(query.get("sendInitialEvents"))
-        try:
-            # A streaming list (sendInitialEvents) starts with the current state like a
-            # version-less watch, then marks its end with an annotated BOOKMARK.
-            store.replay(watcher, None if initial else since)
-            if initial:
-                watcher.buf.append(self._bookmark_line(store, info, initial_end=True))
-        except TooOld as exc:
-            line = b'{"object":' + wire.encode(exc.status) + b',"type":"ERROR"}\n'
-            with contextlib.suppress(ConnectionResetError):  # the client may already be gone
-                await response.write(line)
-                await response.write_eof()
-            return response
-        store.add_watcher(watcher)
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        try:
-            while True:
-                if watcher.buf:
-                    data = b"".join(watcher.buf)
-                    watcher.buf.clear()
-                    await response.write(data)
-                    continue
-                if watcher.closing is not None:
-                    break
-                watcher.wake.clear()
-                remaining = None if deadline is None else deadline - loop.time()
-                if remaining is not None and remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        await watcher.wake.wait()
-                except TimeoutError:
-                    break
-        except ConnectionResetError:
-            # The client went away (aiohttp's ClientConnectionResetError is one): normal end.
-            return response
-        finally:
-            store.remove_watcher(watcher)
-        if watcher.closing == "abort":
-            if request.transport is not None:
-                request.transport.abort()
-            return response
-        with contextlib.suppress(ConnectionResetError):
-            await response.write_eof()
-        return response
+            return status_response(400, "BadRequest", str(exc))
 
     async def _bookmarks(self) -> None:
         while True:
@@ -644,18 +423,6 @@ class SimulatorServer:
                         continue
                     line = lines.get(watcher.plural)
                     if line is None:
-                        line = self._bookmark_line(store, BY_PLURAL[watcher.plural])
+                        line = bookmark_line(store, BY_PLURAL[watcher.plural])
                         lines[watcher.plural] = line
                     watcher.push(line)
-
-    @staticmethod
-    def _bookmark_line(store: ClusterStore, info: KindInfo, initial_end: bool = False) -> bytes:
-        meta: dict[str, Any] = {"resourceVersion": str(store.resource_version)}
-        if initial_end:
-            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        obj = {
-            "apiVersion": store.api_versions[info.kind].decode(),
-            "kind": info.kind,
-            "metadata": meta,
-        }
-        return b'{"object":' + wire.encode(obj) + b',"type":"BOOKMARK"}\n'
