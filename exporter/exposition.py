@@ -20,9 +20,10 @@ from prometheus_client.openmetrics import exposition as om_exposition
 
 from catalogue import exporter as c
 from catalogue.exporter import MetricSpec
+from exporter.clusterdata import ClusterData, KindData
 from exporter.families import escape_label, format_value
 from exporter.history import Histogram
-from exporter.store import ClusterData, KindData, MetricStore
+from exporter.store import MetricStore
 
 Format = Literal["text", "openmetrics"]
 

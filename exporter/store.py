@@ -3,8 +3,10 @@
 Per (cluster, kind) it keeps the derived state of each object and, per metric family, a column
 ``uid -> bytes`` of that object's exposition lines, re-rendered only on that object's watch event
 (or when a neighbour it points at changes status, since root cause and drift depend on it). A
-scrape joins the columns. ``replace`` builds a whole new ``KindData`` and swaps one reference, so a
-scrape sees the old complete set or the new one, never a half-filled one.
+scrape joins the columns (their layout: ``exporter.clusterdata``). ``replace`` builds a whole new
+``KindData`` and swaps one reference, so a scrape sees the old complete set or the new one, never
+a half-filled one. What a change means for the owning team (transitions, time to recover,
+commit-to-applied latency) is worked out by ``exporter.detection``; the store publishes it.
 
 Everything here runs on the one event loop and never awaits, so no lock is needed; and nothing
 raises into the watch layer: a bad object is counted and logged once, never fatal.
@@ -15,134 +17,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import chain
-from types import MappingProxyType
 from typing import Any
 
 from catalogue import exporter as c
+from exporter.clusterdata import ClusterData, KindData
+from exporter.detection import build_transition, detect, observe_source
 from exporter.families import Family, ObjectState, families_for, render_object
 from exporter.families._common import RETRYING
-from exporter.history import Aggregates, RevisionMemory
-from exporter.kinds import REVISION_SOURCES, SOURCE_KINDS
+from exporter.history import Aggregates
+from exporter.kinds import SOURCE_KINDS
 from exporter.publisher import TransitionPublisher
 from exporter.rootcause import find_root, wanted_revision
 from exporter.selfmetrics import SelfMetrics
 from exporter.sink import ClusterState, FluxObject
-from exporter.status import QUIET_PROBLEMS, Derived, ObjKey, derive, revision_matches
+from exporter.status import QUIET_PROBLEMS, Derived, ObjKey, derive
 from exporter.transitions import Transition, TransitionType
 
 log = logging.getLogger(__name__)
 
-APPLIER_KINDS = frozenset(c.APPLIER_KINDS)
-_NO_LINES: Mapping[str, bytes] = MappingProxyType({})  # a family with no line in this kind
 _BAD = frozenset({"failing", "stalled"})
-
-
-class KindData:
-    """One kind in one cluster. Replaced wholesale on relist; mutated in place on events.
-
-    Every line change marks the family's joined chunk of the owning cluster stale, so a scrape
-    re-joins only the clusters that had events since the last scrape.
-    """
-
-    __slots__ = ("_stale", "columns", "counts", "counts_text", "states")
-
-    def __init__(self, n_families: int, stale: list[bytes | None]) -> None:
-        self.states: dict[str, ObjectState] = {}
-        # Most families apply to a few kinds only: a column gets its own dict on its first
-        # line (25 empty dicts per kind are 9 MiB over the 7,000 kinds of a 500-cluster fleet).
-        self.columns: list[Mapping[str, bytes]] = [_NO_LINES] * n_families
-        self._stale = stale  # the owning cluster's chunk cache
-        self.counts: dict[str, int] = dict.fromkeys(c.STATUSES, 0)
-        self.counts_text: bytes | None = None  # rendered counts, cached by the exposition
-
-    def set_lines(self, uid: str, lines: Sequence[bytes]) -> None:
-        stale = self._stale
-        columns = self.columns
-        for i, (column, line) in enumerate(zip(columns, lines, strict=True)):
-            old = column.get(uid)
-            if line:
-                if old != line:
-                    if column is _NO_LINES:
-                        column = columns[i] = {}
-                    assert isinstance(column, dict)
-                    column[uid] = line
-                    stale[i] = None
-            elif old is not None:
-                assert isinstance(column, dict)
-                del column[uid]
-                stale[i] = None
-
-    def drop(self, uid: str) -> None:
-        for i, column in enumerate(self.columns):
-            if uid in column:
-                assert isinstance(column, dict)
-                del column[uid]
-                self._stale[i] = None
-
-    def count(self, status: str, delta: int) -> None:
-        self.counts[status] += delta
-        self.counts_text = None
-
-
-class ClusterData:
-    __slots__ = (
-        "chunks",
-        "dependents",
-        "index",
-        "kinds",
-        "logged",
-        "name",
-        "pending",
-        "revisions",
-        "state",
-        "state_text",
-    )
-
-    def __init__(self, name: str, n_families: int) -> None:
-        self.name = name
-        self.kinds: dict[str, KindData] = {}
-        self.chunks: list[bytes | None] = [None] * n_families  # joined lines per family
-        self.index: dict[ObjKey, ObjectState] = {}  # (kind, namespace, name) -> state
-        self.dependents: dict[ObjKey, set[ObjKey]] = {}  # upstream -> objects pointing at it
-        self.revisions = RevisionMemory()
-        # Applies seen before their source's new revision (the two kinds are separate watch
-        # streams, so their events can arrive in either order): source -> pending applies.
-        self.pending: dict[ObjKey, list[PendingApply]] = {}
-        self.state: ClusterState | None = None
-        self.state_text: dict[str, bytes] | None = None  # rendered state lines, cached
-        self.logged: set[str] = set()  # uids already logged as malformed
-
-    def new_kind(self) -> KindData:
-        return KindData(len(self.chunks), self.chunks)
-
-    def chunk(self, index: int) -> bytes:
-        """Every line of family ``index`` in this cluster (cached until one changes)."""
-        joined = self.chunks[index]
-        if joined is None:
-            joined = self.chunks[index] = b"".join(
-                chain.from_iterable(kd.columns[index].values() for kd in self.kinds.values())
-            )
-        return joined
-
-    def lookup(self, key: ObjKey) -> Derived | None:
-        state = self.index.get(key)
-        return None if state is None else state.derived
-
-    def root_lookup(self, key: ObjKey) -> Derived | None:
-        state = self.index.get(key)
-        return None if state is None else state.for_root_cause()
-
-
-@dataclass(frozen=True, slots=True)
-class PendingApply:
-    revision: str
-    applied_at: float
-    labels: tuple[str, str, str]  # cluster, kind, tenant
-
-
-MAX_PENDING_PER_SOURCE = 32
 
 
 def _summary(state: ObjectState | None) -> tuple[Any, ...]:
@@ -360,31 +253,6 @@ class MetricStore:
         if notes:
             self._problems(cl, state.derived, notes)
 
-    def _observe_source(self, cl: ClusterData, d: Derived, now: float) -> None:
-        if d.kind not in SOURCE_KINDS or not d.offered_revision:
-            return
-        when = d.artifact_updated if d.artifact_updated is not None else now
-        cl.revisions.seen(d.key, d.offered_revision, when)
-        pending = cl.pending.get(d.key)
-        if not pending:
-            return
-        first = cl.revisions.first_seen(d.key, d.offered_revision)
-        keep = []
-        for apply in pending:
-            if first is not None and revision_matches(d.offered_revision, apply.revision):
-                self.aggregates.observe(
-                    c.APPLY_LATENCY.name,
-                    c.APPLY_LATENCY.buckets,
-                    apply.labels,
-                    max(apply.applied_at - first, 0.0),
-                )
-            else:
-                keep.append(apply)
-        if keep:
-            cl.pending[d.key] = keep
-        else:
-            del cl.pending[d.key]
-
     def _propagate(self, cl: ClusterData, keys: Iterable[ObjKey], now: float) -> None:
         """Re-render objects pointing (transitively) at changed ones."""
         queue = list(keys)
@@ -428,7 +296,7 @@ class MetricStore:
         for uid, state in new.states.items():
             prev = old.states.get(uid)
             self._refresh(cl, state, now)
-            self._observe_source(cl, state.derived, now)
+            observe_source(cl, state.derived, now, self.aggregates)
             if prev is not None:
                 self._transitions(cl, prev, state, now)
             elif relist:
@@ -467,7 +335,7 @@ class MetricStore:
         kd.states[d.uid] = state
         kd.count(d.status, 1)
         self._refresh(cl, state, now)
-        self._observe_source(cl, d, now)
+        observe_source(cl, d, now, self.aggregates)
         if prev is not None:
             self._transitions(cl, prev, state, now)
         elif cl.state is not None and cl.state.synced:
@@ -506,40 +374,8 @@ class MetricStore:
     def _transitions(
         self, cl: ClusterData, prev: ObjectState, new: ObjectState, now: float
     ) -> None:
-        p, d = prev.derived, new.derived
-        found: list[tuple[TransitionType, float | None]] = []
-        if p.status != d.status:
-            self.aggregates.inc(c.TRANSITIONS.name, (cl.name, d.kind, d.tenant, p.status, d.status))
-            if d.status == "stalled":
-                found.append(("stalled", None))
-            elif d.status == "failing" and prev.failing_since is None:
-                found.append(("failing", None))
-            elif d.status == "ready" and prev.failing_since is not None:
-                recovered_at = d.since if d.since is not None else now
-                self.aggregates.observe(
-                    c.TIME_TO_RECOVER.name,
-                    c.TIME_TO_RECOVER.buckets,
-                    (cl.name, d.kind, d.tenant),
-                    max(recovered_at - prev.failing_since, 0.0),
-                )
-                found.append(("recovered", None))
-            if d.status == "suspended":
-                found.append(("suspended", None))
-            elif p.status == "suspended":
-                found.append(("resumed", None))
-        applied = d.applied_revision
-        if d.kind in APPLIER_KINDS and applied and applied != p.applied_revision:
-            labels = (cl.name, d.kind, d.tenant)
-            self.aggregates.inc(c.REVISIONS_APPLIED.name, labels)
-            latency = self._latency(cl, d, now)
-            if latency is not None:
-                self.aggregates.observe(
-                    c.APPLY_LATENCY.name, c.APPLY_LATENCY.buckets, labels, latency
-                )
-            else:
-                self._defer_latency(cl, d, labels, now)
-            found.append(("revision_applied", latency))
-        for kind, latency in found:
+        p = prev.derived
+        for kind, latency in detect(cl, prev, new, now, self.aggregates):
             self._publish(self._transition(cl, kind, new, p.status, latency, p.applied_revision))
 
     def _new_and_broken(self, cl: ClusterData, state: ObjectState) -> None:
@@ -559,58 +395,9 @@ class MetricStore:
         latency: float | None,
         previous_revision: str = "",
     ) -> Transition:
-        d = state.derived
-        applied = d.applied_revision
-        return Transition(
-            type=kind,
-            cluster=cl.name,
-            timestamp=self.clock(),
-            kind=d.kind,
-            namespace=d.namespace,
-            name=d.name,
-            uid=d.uid,
-            status=d.status,
-            previous_status=previous_status,
-            reason=d.reason,
-            message=d.message,
-            revision=applied if kind == "revision_applied" else (d.attempted_revision or applied),
-            previous_revision=previous_revision,
-            tenant=d.tenant,
-            labels=d.labels,
-            annotations=d.annotations,
-            root_cause=state.root,
-            latency_seconds=latency,
+        return build_transition(
+            cl.name, kind, state, previous_status, latency, previous_revision, self.clock()
         )
-
-    def _defer_latency(
-        self, cl: ClusterData, d: Derived, labels: tuple[str, str, str], now: float
-    ) -> None:
-        """The source has not shown this revision yet: observe when it does."""
-        applied_at = d.applied_at if d.applied_at is not None else now
-        for ref in d.upstream:
-            if ref[0] in REVISION_SOURCES:
-                pending = cl.pending.setdefault(ref, [])
-                pending.append(PendingApply(d.applied_revision, applied_at, labels))
-                del pending[:-MAX_PENDING_PER_SOURCE]
-                return
-
-    def _latency(self, cl: ClusterData, d: Derived, now: float) -> float | None:
-        """Commit-to-applied: from the source revision's first appearance to its application."""
-        applied_at = d.applied_at if d.applied_at is not None else now
-        for ref in d.upstream:
-            first = cl.revisions.first_seen(ref, d.applied_revision)
-            if first is None:
-                # The applier's event may arrive before its source's: use the source as it is.
-                src = cl.lookup(ref)
-                if (
-                    src is not None
-                    and src.artifact_updated is not None
-                    and revision_matches(src.offered_revision, d.applied_revision)
-                ):
-                    first = src.artifact_updated
-            if first is not None:
-                return max(applied_at - first, 0.0)
-        return None
 
     def _publish(self, transition: Transition) -> None:
         if self.publisher is not None:

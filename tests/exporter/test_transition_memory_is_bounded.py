@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from exporter.clusterdata import MAX_PENDING_PER_SOURCE
 from exporter.history import Aggregates, Histogram, RevisionMemory
-from exporter.store import MAX_PENDING_PER_SOURCE, MetricStore
+from exporter.store import MetricStore
 from tests.exporter import objects as o
 
 SRC = ("GitRepository", "flux-system", "app")
