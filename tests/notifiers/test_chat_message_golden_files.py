@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from notifiers.providers.slack import SlackOptions, plan_slack
+from notifiers.providers.slack_plan import SlackOptions, plan_slack
 from notifiers.providers.teams import TeamsOptions, build_teams_body
 from tests.notifiers.notification_samples import kinds
 
