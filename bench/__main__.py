@@ -10,7 +10,15 @@ import importlib
 import subprocess
 import sys
 
-MODULES = ("simulator", "exporter_scrape", "exporter_sync", "bridge", "rollouts", "dashboards")
+MODULES = (
+    "simulator",
+    "exporter_scrape",
+    "exporter_sync",
+    "bridge",
+    "pgsize",
+    "rollouts",
+    "dashboards",
+)
 
 
 def main(argv: list[str]) -> int:

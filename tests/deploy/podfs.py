@@ -18,14 +18,16 @@ import yaml
 from tests.deploy.renders import Manifest, find
 
 POD_ROOTS = ("/etc/fluxwatch", "/var/lib/fluxwatch")
+# libpq's TLS files (the PostgreSQL outbox's CA, client certificate and key): paths as well.
+FILE_KEYS = ("sslrootcert", "sslcert", "sslkey")
 
 
 def config_files(section: Any, path: str = "") -> list[tuple[str, str]]:
-    """(key path, value) of every *_file key: the secrets and files the config reads."""
+    """(key path, value) of every *_file key and TLS file: what the config reads from files."""
     found: list[tuple[str, str]] = []
     if isinstance(section, dict):
         for key, value in section.items():
-            if str(key).endswith("_file") and isinstance(value, str):
+            if (str(key).endswith("_file") or key in FILE_KEYS) and isinstance(value, str):
                 found.append((f"{path}.{key}", value))
             else:
                 found += config_files(value, f"{path}.{key}")
@@ -44,7 +46,7 @@ def stand_in(key_path: str) -> str:
 def mounts_of(objects: tuple[Manifest, ...], container: str) -> dict[str, dict[str, Any]]:
     """mountPath -> volume of the named container."""
     for obj in objects:
-        if obj["kind"] not in {"Deployment", "StatefulSet"}:
+        if obj["kind"] not in {"Deployment", "StatefulSet", "Job"}:
             continue
         pod = obj["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
@@ -59,13 +61,20 @@ def in_pod(root: Path, path: str) -> Path:
     return root / path.lstrip("/")
 
 
-def lay_out_pod(objects: tuple[Manifest, ...], root: Path) -> dict[str, Any]:
-    """Writes the rendered fluxwatch.yaml (paths moved under root) and stand-in secret files."""
-    document = yaml.safe_load(
-        find(objects, "ConfigMap", "fluxwatch-config")["data"]["fluxwatch.yaml"]
-    )
+def lay_out_pod(
+    objects: tuple[Manifest, ...] | list[Manifest],
+    root: Path,
+    *,
+    configmap: str = "fluxwatch-config",
+    container: str = "bridge",
+) -> dict[str, Any]:
+    """Writes the rendered fluxwatch.yaml (paths moved under root) and stand-in secret files
+    (of the bridge's section, which the named container must mount from Secrets)."""
+    objects = tuple(objects)
+    document = yaml.safe_load(find(objects, "ConfigMap", configmap)["data"]["fluxwatch.yaml"])
     bridge = document.get("bridge") or {}
-    mounts = mounts_of(objects, "bridge") if any(o["kind"] == "Deployment" for o in objects) else {}
+    workloads = {"Deployment", "Job"}
+    mounts = mounts_of(objects, container) if any(o["kind"] in workloads for o in objects) else {}
     for key_path, value in config_files(bridge, "bridge"):
         mount = next((m for m in mounts if value.startswith(m + "/")), None)
         assert mount is not None, f"{key_path}: {value} is on no mounted volume"

@@ -7,15 +7,17 @@ rendered once per session; the tests check the objects.
 from __future__ import annotations
 
 import functools
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, require_tool
 
 CHART = REPO_ROOT / "deploy" / "helm" / "fluxwatch"
+KUSTOMIZE = REPO_ROOT / "deploy" / "kustomize"
 EXAMPLES = CHART / "examples"
 RELEASE = "fluxwatch"
 NAMESPACE = "fluxwatch"
@@ -65,3 +67,17 @@ def pod_specs(objects: list[Manifest] | tuple[Manifest, ...]) -> list[tuple[str,
 def find(objects: tuple[Manifest, ...] | list[Manifest], kind: str, name: str) -> Manifest:
     (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     return found
+
+
+def kustomize_build(directory: Path) -> list[Manifest]:
+    """Objects of a kustomization, rendered by the kustomize built into kubectl."""
+    kubectl = require_tool("kubectl")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]

@@ -49,6 +49,10 @@ def test_render_is_deterministic(example: str) -> None:
         ({"exporter": {"mode": "hub"}}, "exporter.hub.kubeconfigSecrets"),
         ({"transitions": {"enabled": True}}, "transitions.token.existingSecret"),
         ({"unknownKey": 1}, "unknownKey"),
+        ({"bridge": {"replicas": 0}}, "/bridge/replicas"),
+        ({"bridge": {"replicas": 2}}, "bridge.replicas > 1 needs bridge.postgres.enabled"),
+        ({"bridge": {"postgres": {"lease": "soon"}}}, "/bridge/postgres/lease"),
+        ({"bridge": {"postgres": {"clientCert": {"keyKey": ""}}}}, "/bridge/postgres/clientCert"),
     ],
 )
 def test_bad_values_are_refused_by_key(values: dict[str, Any], message: str) -> None:

@@ -11,37 +11,25 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, require_tool
-from tests.deploy.renders import Manifest, example_values, render_chart
+from tests.deploy.renders import KUSTOMIZE, Manifest, example_values, kustomize_build, render_chart
 from tests.deploy.test_every_render_validates_against_schemas import (
     KUBERNETES_VERSIONS,
     validate_builtin,
 )
 
-KUSTOMIZE = REPO_ROOT / "deploy" / "kustomize"
 # overlay -> the chart values it stands for
-OVERLAYS = {"single-cluster": "defaults", "hub": "hub"}
+OVERLAYS = {"single-cluster": "defaults", "hub": "hub", "ha": "ha"}
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
 HELM_ONLY_ANNOTATIONS = ("checksum/config", "helm.sh/resource-policy")
 
 
 def kustomize(overlay: str) -> list[Manifest]:
-    kubectl = require_tool("kubectl")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(KUSTOMIZE / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return kustomize_build(KUSTOMIZE / "overlays" / overlay)
 
 
 def _strip_meta(meta: dict[str, Any]) -> None:

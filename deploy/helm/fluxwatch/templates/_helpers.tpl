@@ -128,6 +128,13 @@ seccompProfile:
 {{- if .rootCA.existingSecret }}
 {{- $_ := set $pg "sslrootcert" (printf "/etc/fluxwatch/secrets/postgres-ca/%s" .rootCA.key) }}
 {{- end }}
+{{- if .clientCert.existingSecret }}
+{{- $_ := set $pg "sslcert" (printf "/etc/fluxwatch/secrets/postgres-client/%s" .clientCert.certKey) }}
+{{- $_ := set $pg "sslkey" (printf "/etc/fluxwatch/secrets/postgres-client/%s" .clientCert.keyKey) }}
+{{- end }}
+{{- with .lease }}
+{{- $_ := set $pg "lease" . }}
+{{- end }}
 {{- $_ := set $derived "outbox" (dict "postgres" $pg) }}
 {{- end }}
 {{- end }}
@@ -147,7 +154,30 @@ seccompProfile:
 {{- if and .Values.bridge.postgres.enabled (not .Values.bridge.postgres.dsn.existingSecret) }}
 {{- fail "bridge.postgres.enabled needs bridge.postgres.dsn.existingSecret: the Secret holding the connection string" }}
 {{- end }}
+{{- if and .Values.bridge.enabled (gt (int .Values.bridge.replicas) 1) (not .Values.bridge.postgres.enabled) }}
+{{- fail "bridge.replicas > 1 needs bridge.postgres.enabled: the SQLite outbox on a volume has one writer; several replicas share their outbox in PostgreSQL (docs/bridge.md#several-replicas-on-postgresql)" }}
+{{- end }}
 {{- if and .Values.transitions.enabled (not .Values.bridge.enabled) }}
 {{- fail "transitions.enabled needs bridge.enabled: the exporter sends its transitions to this release's bridge" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the bridge's replicas run: the user's constraints, or with several replicas a spread over
+zones (best effort: not every cluster has zones) and over nodes (required), so that losing one
+node or zone leaves a replica delivering.
+*/}}
+{{- define "fluxwatch.bridgeTopologySpread" -}}
+{{- if .Values.bridge.topologySpreadConstraints }}
+{{- toYaml .Values.bridge.topologySpreadConstraints }}
+{{- else if gt (int .Values.bridge.replicas) 1 }}
+{{- range $key, $when := dict "topology.kubernetes.io/zone" "ScheduleAnyway" "kubernetes.io/hostname" "DoNotSchedule" }}
+- maxSkew: 1
+  topologyKey: {{ $key }}
+  whenUnsatisfiable: {{ $when }}
+  labelSelector:
+    matchLabels:
+      {{- include "fluxwatch.selectorLabels" (dict "root" $ "component" "bridge") | nindent 6 }}
+{{- end }}
 {{- end }}
 {{- end }}
