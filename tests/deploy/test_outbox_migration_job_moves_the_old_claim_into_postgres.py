@@ -3,18 +3,26 @@ PostgreSQL outbox of the replicas.
 
 It must read the claim the single bridge wrote (the chart's and the overlays' claim name), write
 to the database the replicas use (the same Secrets and TLS files as examples/ha.yaml), run the
-real `fluxwatch outbox migrate`, and be as locked down as every other pod.
+real `fluxwatch outbox migrate`, and be as locked down as every other pod. Run for real: a single
+bridge's outbox with notifications still owed is laid out where the Job mounts the claim, and
+the Job's command moves it into a PostgreSQL that admits the bridge's role only over verified
+TLS with the client certificate from the mounted Secret.
 """
 
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
+import pytest
 import yaml
 
-from fluxwatch.cli import build_parser
+from fluxwatch.cli import build_parser, main
 from fluxwatch.config import load_config
+from notifiers.intake import new_event_id, parse_flux_event
 from tests.deploy.podfs import container_args, in_pod, lay_out_pod, mounts_of
 from tests.deploy.renders import KUSTOMIZE, Manifest, find, kustomize_build, render_example
 from tests.deploy.test_every_render_validates_against_schemas import (
@@ -22,6 +30,16 @@ from tests.deploy.test_every_render_validates_against_schemas import (
     validate_builtin,
 )
 from tests.deploy.test_rendered_policies_least_privilege import SECRET_SHAPES, pod_violations
+from tests.deploy.tlspostgres import TlsPostgres, tls_postgres, write_client_files
+from tests.notifiers.fakes import (
+    FakeDestination,
+    Step,
+    bridge_config,
+    eventually,
+    fast_webhook,
+    flux_event,
+    make_bridge,
+)
 
 JOB = "fluxwatch-outbox-migrate"
 
@@ -91,3 +109,74 @@ def test_job_arguments_run_the_migrate_command(tmp_path: Path) -> None:
     assert loaded.bridge is not None
     assert loaded.bridge.outbox.postgres is not None
     assert loaded.bridge.outbox.postgres.sslmode == "verify-full"
+
+
+@pytest.fixture(scope="module")
+def tls_db() -> Iterator[TlsPostgres]:
+    with tls_postgres() as tls:
+        yield tls
+
+
+async def _single_bridge_owing(state: Path, names: tuple[str, ...]) -> None:
+    """A single-node bridge's SQLite outbox in ``state`` with one notification per name still
+    owed to a destination that answers 503."""
+    down = await FakeDestination(default=Step(503)).start()
+    route = {"destinations": ["down"], "group_by": ["..."], "group_wait": "0s"}
+    try:
+        single = make_bridge(bridge_config(state, {"down": fast_webhook(down.url)}, route))
+        await single.start(serve=False)
+        try:
+            for name in names:
+                event = parse_flux_event(
+                    flux_event(name),
+                    cluster_from_request="prod-eu-1",
+                    default_cluster="unknown",
+                    now=time.time(),
+                    event_id=new_event_id(),
+                )
+                await single.submit([event])
+            await eventually(lambda: len(down.requests) >= len(names))  # stored, and owed
+        finally:
+            await single.stop()
+    finally:
+        await down.stop()
+
+
+async def test_job_moves_the_owed_notifications_over_verified_tls(
+    tmp_path: Path, tls_db: TlsPostgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = job_objects()
+    postgres = lay_out_pod(objects, tmp_path, configmap=JOB, container="migrate")["bridge"][
+        "outbox"
+    ]["postgres"]
+    database = tls_db.new_database()
+    in_pod(tmp_path, postgres["dsn_file"]).write_text(tls_db.dsn(database))
+    tls_files = [in_pod(tmp_path, postgres[k]) for k in ("sslrootcert", "sslcert", "sslkey")]
+    write_client_files(tls_db, *tls_files)
+    await _single_bridge_owing(in_pod(tmp_path, "/var/lib/fluxwatch"), ("a", "b", "c"))
+
+    assert main(container_args(objects, "Job", JOB, tmp_path)) == 0
+    assert "notifications 3" in capsys.readouterr().out
+    root_cert, cert, key = (str(p) for p in tls_files)
+    with psycopg.connect(
+        tls_db.dsn(database), sslmode="verify-full", sslrootcert=root_cert, sslcert=cert, sslkey=key
+    ) as conn:
+        rows = conn.execute(
+            "SELECT destination, status, count(*) FROM notifications GROUP BY 1, 2"
+        ).fetchall()
+    assert rows == [("down", "pending", 3)]
+    # Run again (a retried Job): refused, nothing copied twice.
+    assert main(container_args(objects, "Job", JOB, tmp_path)) == 1
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_the_database_admits_the_bridge_only_with_its_certificate(
+    tmp_path: Path, tls_db: TlsPostgres
+) -> None:
+    """The run above proves the Job's files were used: without them the server says no."""
+    database = tls_db.new_database()
+    ca = tmp_path / "ca.crt"
+    write_client_files(tls_db, ca, tmp_path / "tls.crt", tmp_path / "tls.key")
+    for missing in (f"sslmode=verify-full sslrootcert={ca}", "sslmode=disable"):
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(f"{tls_db.dsn(database)} {missing}").close()
