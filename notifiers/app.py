@@ -128,6 +128,7 @@ class Bridge:
             status_targets=targets_from(config.destinations, PROVIDERS),
             fleet_chat=opts_into_fleet_rollouts(config.route),
             clock=clock,
+            postgres=config.outbox.postgres,  # the rollout state goes where the outbox is
         )
         self._app = self._build_app()
         self._server: HttpServer | None = None

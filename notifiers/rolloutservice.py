@@ -38,9 +38,11 @@ from notifiers.intake import (
 )
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event
+from notifiers.pgstore import PostgresSettings
 from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig
+from notifiers.rolloutpg import PostgresRolloutStore
 from notifiers.rollouts import ClusterObject, parse_object
-from notifiers.rolloutstore import ReportResult, RolloutStore, prune_rollouts
+from notifiers.rolloutstore import ReportResult, RolloutStore, SqliteRolloutStore, prune_rollouts
 from notifiers.rolloutview import load_view, render_html, render_text
 from notifiers.statuspublisher import StatusPublisher, StatusTarget, dead_statuses
 
@@ -118,8 +120,12 @@ class RolloutService:
         status_targets: Sequence[StatusTarget] = (),
         fleet_chat: bool = False,
         clock: Callable[[], float] = time.time,
+        postgres: PostgresSettings | None = None,
     ) -> None:
-        self.store = RolloutStore(state_dir)
+        # With the outbox in PostgreSQL, the rollout state is there too, shared by the replicas.
+        self.store: RolloutStore = (
+            SqliteRolloutStore(state_dir) if postgres is None else PostgresRolloutStore(postgres)
+        )
         self.statuses = StatusPublisher(
             self.store,
             status_targets,

@@ -1,11 +1,17 @@
-"""Durable fleet rollout state: ``rollouts.sqlite3`` in the bridge's state directory.
+"""Durable fleet rollout state, and the seam between it and the database that keeps it.
 
-Its own file, beside the outbox, because it is state rather than a queue: the latest report of
-every applier object per cluster, the rollouts derived from them, which exporter shards have
-reported, and the commit statuses posted and still to post. Every write is one transaction
-(WAL, ``synchronous=FULL``), committed before the exporter's POST is acknowledged, so a
-``kill -9`` of the bridge loses nothing an exporter was told is stored. One thread owns the
-connection; callers await ``call``.
+The state is the latest report of every applier object per cluster, the rollouts derived from
+them, which exporter shards have reported, and the commit statuses posted and still to post.
+Every write is one transaction, committed before the exporter's POST is acknowledged, so a
+``kill -9`` of the bridge loses nothing an exporter was told is stored.
+
+Two stores keep it, behind ``RolloutStore``: ``SqliteRolloutStore`` (``rollouts.sqlite3`` in the
+state directory, its own file beside the outbox because it is state rather than a queue; WAL,
+``synchronous=FULL``) and ``notifiers.rolloutpg.PostgresRolloutStore`` (the outbox's PostgreSQL
+database, shared by every bridge replica). The queries below are written once, with ``?``
+placeholders, and run on either; a write transaction starts with ``BEGIN IMMEDIATE``, which
+makes it the only writer of the rollout state until it commits, in both databases. One thread
+owns each store's connection; callers await ``call``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from notifiers.rollouts import (
     ClusterObject,
@@ -27,6 +33,7 @@ from notifiers.rollouts import (
     revisions_to_start,
     tally,
 )
+from notifiers.storeapi import Rows
 
 T = TypeVar("T")
 FILENAME = "rollouts.sqlite3"
@@ -77,11 +84,23 @@ _OBJECT_COLUMNS = (
     "cluster, kind, namespace, name, applied, attempted, wanted, status, reason, message, "
     "applied_at, source_url, observed_at, origin_revision, origin_of"
 )
+_OBJECT_UPDATE = ", ".join(
+    f"{c}=excluded.{c}"
+    for c in _OBJECT_COLUMNS.split(", ")
+    if c not in ("cluster", "kind", "namespace", "name")
+)
 # columns added after the first release: (table, column, definition) for older state files
 _ADDED_COLUMNS = (
     ("objects", "origin_revision", "TEXT NOT NULL DEFAULT ''"),
     ("objects", "origin_of", "TEXT NOT NULL DEFAULT ''"),
 )
+
+
+class RolloutConn(Protocol):
+    """A connection to either database, taking the ``?``-placeholder SQL of this module."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Rows: ...
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +150,7 @@ _ROLLOUT_COLUMNS = (
 # ---- queries (plain functions over a connection, usable from any process) ----
 
 
-def objects_of(conn: sqlite3.Connection, identity: Identity) -> list[ClusterObject]:
+def objects_of(conn: RolloutConn, identity: Identity) -> list[ClusterObject]:
     rows = conn.execute(
         f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE kind=? AND namespace=? AND name=?",
         identity,
@@ -139,7 +158,7 @@ def objects_of(conn: sqlite3.Connection, identity: Identity) -> list[ClusterObje
     return [_object(r) for r in rows]
 
 
-def rollouts_of(conn: sqlite3.Connection, identity: Identity) -> list[Rollout]:
+def rollouts_of(conn: RolloutConn, identity: Identity) -> list[Rollout]:
     rows = conn.execute(
         f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE kind=? AND namespace=? AND name=? "
         "ORDER BY id",
@@ -148,12 +167,12 @@ def rollouts_of(conn: sqlite3.Connection, identity: Identity) -> list[Rollout]:
     return [_rollout(r) for r in rows]
 
 
-def all_rollouts(conn: sqlite3.Connection) -> list[Rollout]:
+def all_rollouts(conn: RolloutConn) -> list[Rollout]:
     rows = conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts ORDER BY id")
     return [_rollout(r) for r in rows]
 
 
-def current_rollouts(conn: sqlite3.Connection) -> list[Rollout]:
+def current_rollouts(conn: RolloutConn) -> list[Rollout]:
     rows = conn.execute(
         f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE id IN "
         "(SELECT max(id) FROM rollouts GROUP BY kind, namespace, name) ORDER BY id"
@@ -161,7 +180,7 @@ def current_rollouts(conn: sqlite3.Connection) -> list[Rollout]:
     return [_rollout(r) for r in rows]
 
 
-def shards_complete(conn: sqlite3.Connection) -> bool:
+def shards_complete(conn: RolloutConn) -> bool:
     """Every shard of the newest sharding layout has reported a complete sync."""
     row = conn.execute("SELECT total FROM shards ORDER BY seen_at DESC LIMIT 1").fetchone()
     if row is None:
@@ -174,7 +193,7 @@ def shards_complete(conn: sqlite3.Connection) -> bool:
 
 
 def apply_report(
-    conn: sqlite3.Connection,
+    conn: RolloutConn,
     *,
     shard: int,
     total_shards: int,
@@ -212,8 +231,9 @@ def apply_report(
                 if before is not None and _same(before, obj):
                     continue  # keep observed_at: when it applied matters, not when re-reported
                 conn.execute(
-                    f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO objects ({_OBJECT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    f"ON CONFLICT (kind, namespace, name, cluster) DO UPDATE SET {_OBJECT_UPDATE}",
                     (
                         cluster,
                         obj.kind,
@@ -269,9 +289,7 @@ def _same(a: ClusterObject, b: ClusterObject) -> bool:
     )
 
 
-def _advance(
-    conn: sqlite3.Connection, identity: Identity, now: float, complete: bool
-) -> list[Rollout]:
+def _advance(conn: RolloutConn, identity: Identity, now: float, complete: bool) -> list[Rollout]:
     """Start rollouts for new revisions of one object, supersede the old current one, and mark
     the first time the current one was applied everywhere."""
     objects = objects_of(conn, identity)
@@ -289,13 +307,13 @@ def _advance(
                 "UPDATE rollouts SET superseded_at=?, summary=? WHERE id=?",
                 (now, json.dumps(summary, sort_keys=True), current.id),
             )
-        cur = conn.execute(
+        row = conn.execute(
             "INSERT INTO rollouts (kind, namespace, name, revision, source_url, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (*identity, revision, source_url, now),
-        )
+        ).fetchone()
         current = Rollout(
-            id=int(cur.lastrowid or 0),
+            id=int(row[0]),
             kind=identity[0],
             namespace=identity[1],
             name=identity[2],
@@ -311,61 +329,92 @@ def _advance(
     return started
 
 
-def prune_rollouts(conn: sqlite3.Connection, now: float, retention: float) -> int:
-    """Delete finished rollouts past the retention and history beyond the per-object cap."""
-    rollouts = all_rollouts(conn)
-    current = {r.id for r in current_rollouts(conn)}
-    doomed = set(prunable(rollouts, current, now, retention))
-    by_object: dict[Identity, list[Rollout]] = {}
-    for r in rollouts:
-        by_object.setdefault(r.identity, []).append(r)
-    for items in by_object.values():
-        for r in items[:-MAX_ROLLOUTS_PER_OBJECT]:
-            doomed.add(r.id)
-    # A current rollout whose object no cluster runs any more is finished too.
-    for r in rollouts:
-        if r.id in current and not objects_of(conn, r.identity):
-            ended = r.superseded_at or r.success_at or r.started_at
-            if now - ended >= retention:
+def prune_rollouts(conn: RolloutConn, now: float, retention: float) -> int:
+    """Delete finished rollouts past the retention and history beyond the per-object cap.
+
+    Read and delete in one write transaction: with replicas, a report stored by another one
+    between the two must not make a rollout this one judged finished current again."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rollouts = all_rollouts(conn)
+        current = {r.id for r in current_rollouts(conn)}
+        doomed = set(prunable(rollouts, current, now, retention))
+        by_object: dict[Identity, list[Rollout]] = {}
+        for r in rollouts:
+            by_object.setdefault(r.identity, []).append(r)
+        for items in by_object.values():
+            for r in items[:-MAX_ROLLOUTS_PER_OBJECT]:
                 doomed.add(r.id)
-    if doomed:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("DELETE FROM rollouts WHERE id=?", [(i,) for i in sorted(doomed)])
-        conn.execute(
-            "DELETE FROM chat_posted WHERE NOT EXISTS (SELECT 1 FROM rollouts r WHERE "
-            "r.kind=chat_posted.kind AND r.namespace=chat_posted.namespace AND "
-            "r.name=chat_posted.name AND r.revision=chat_posted.revision)"
-        )
+        # A current rollout whose object no cluster runs any more is finished too.
+        for r in rollouts:
+            if r.id in current and not objects_of(conn, r.identity):
+                ended = r.superseded_at or r.success_at or r.started_at
+                if now - ended >= retention:
+                    doomed.add(r.id)
+        if doomed:
+            conn.executemany("DELETE FROM rollouts WHERE id=?", [(i,) for i in sorted(doomed)])
+            conn.execute(
+                "DELETE FROM chat_posted WHERE NOT EXISTS (SELECT 1 FROM rollouts r WHERE "
+                "r.kind=chat_posted.kind AND r.namespace=chat_posted.namespace AND "
+                "r.name=chat_posted.name AND r.revision=chat_posted.revision)"
+            )
         conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return len(doomed)
 
 
 class RolloutStore:
-    """The connection, owned by one worker thread; every method returns after commit."""
+    """Where the rollout state lives: one connection owned by one worker thread; every method
+    returns after commit. Subclasses open the connection and say how work is claimed."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / FILENAME
+    description = "the rollout state"
+    # True when other bridge replicas read and write the same state at the same time
+    shared = False
+
+    def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._conn: RolloutConn | None = None
+
+    def _connect(self) -> RolloutConn:
+        raise NotImplementedError
+
+    def _close(self, conn: RolloutConn) -> None:
+        raise NotImplementedError
+
+    def _run(self, fn: Callable[[RolloutConn], T]) -> T:
+        assert self._conn is not None, "store not open"
+        return fn(self._conn)
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="fluxwatch-rollouts")
-        self._conn = self._executor.submit(connect, self.path).result()
+        try:
+            self._conn = self._executor.submit(self._connect).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
 
-    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def call(self, fn: Callable[[RolloutConn], T]) -> T:
         assert self._executor is not None, "store not open"
-        assert self._conn is not None, "store not open"
-        conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, fn)
 
     def close(self) -> None:
         if self._executor is not None:
             if self._conn is not None:
-                self._executor.submit(self._conn.close).result()
+                self._executor.submit(self._close, self._conn).result()
             self._executor.shutdown(wait=True)
         self._executor = None
         self._conn = None
+
+    def try_claim(self, conn: RolloutConn, key: str) -> bool:
+        """Become the one replica sending what ``key`` names (a commit status, a chat line)
+        until ``release``; False while another replica holds it. Alone, always True."""
+        return True
+
+    def release(self, conn: RolloutConn, keys: Sequence[str]) -> None:
+        """Give up the claims on ``keys``."""
 
     async def report(
         self,
@@ -386,6 +435,23 @@ class RolloutStore:
                 now=now,
             )
         )
+
+
+class SqliteRolloutStore(RolloutStore):
+    """``rollouts.sqlite3`` in the state directory: one bridge process, zero setup."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__()
+        self.path = state_dir / FILENAME
+        self.description = f"the rollout state {self.path}"
+
+    def _connect(self) -> RolloutConn:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return connect(self.path)
+
+    def _close(self, conn: RolloutConn) -> None:
+        assert isinstance(conn, sqlite3.Connection)
+        conn.close()
 
 
 def open_readonly(state_dir: Path) -> sqlite3.Connection:

@@ -2,18 +2,23 @@
 
 ``fluxwatch rollouts`` (from the state directory or a running bridge's ``GET /rollouts``) and the
 bridge's ``/rollouts`` page render the same rows. Building them is pure; ``load_view`` reads
-a connection to ``rollouts.sqlite3``.
+a connection to the rollout state (``rollouts.sqlite3`` or PostgreSQL).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
 from notifiers.rollouts import FailPolicy, Rollout, fleet_state, slowest, tally
-from notifiers.rolloutstore import all_rollouts, current_rollouts, objects_of, shards_complete
+from notifiers.rolloutstore import (
+    RolloutConn,
+    all_rollouts,
+    current_rollouts,
+    objects_of,
+    shards_complete,
+)
 
 
 def rollout_row(
@@ -45,7 +50,7 @@ def rollout_row(
 
 
 def load_view(
-    conn: sqlite3.Connection, policy: FailPolicy, now: float, limit: int = 50
+    conn: RolloutConn, policy: FailPolicy, now: float, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Current rollouts live-tallied, superseded ones from their stored summary; newest first."""
     complete = shards_complete(conn)

@@ -31,7 +31,6 @@ import fnmatch
 import json
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -64,6 +63,7 @@ from notifiers.rollouts import (
 )
 from notifiers.rolloutstore import (
     ReportResult,
+    RolloutConn,
     RolloutStore,
     current_rollouts,
     objects_of,
@@ -80,6 +80,7 @@ BATCH = 32
 REQUEST_TIMEOUT = 15.0
 _VERDICT_STATES = {"applied": "success", "failing": "failure", "pending": "pending"}
 CHAT_RETRY = 5.0  # after the outbox refused a fleet rollout update
+CLAIM_RETRY = 0.2  # after finding another replica sending the line: it records it at once
 # fleet state -> (event status, severity, reason): what routes and chat renderers read
 _FLEET_EVENT = {
     "pending": ("progressing", "info", "FleetRolloutProgressing"),
@@ -244,7 +245,7 @@ def plan_status(
     return True, not_before, ""
 
 
-def _chat_posted(conn: sqlite3.Connection, rollout: Rollout) -> Posted | None:
+def _chat_posted(conn: RolloutConn, rollout: Rollout) -> Posted | None:
     row = conn.execute(
         "SELECT state, line, 1, posted_at FROM chat_posted "
         "WHERE kind=? AND namespace=? AND name=? AND revision=?",
@@ -253,7 +254,7 @@ def _chat_posted(conn: sqlite3.Connection, rollout: Rollout) -> Posted | None:
     return Posted(*row) if row else None
 
 
-def _posted(conn: sqlite3.Connection, destination: str, sha: str, context: str) -> Posted | None:
+def _posted(conn: RolloutConn, destination: str, sha: str, context: str) -> Posted | None:
     row = conn.execute(
         "SELECT state, description, posts, posted_at FROM status_posted "
         "WHERE destination=? AND sha=? AND context=?",
@@ -286,6 +287,7 @@ class StatusPublisher:
         self._busy = False  # a planning or delivery round is running
         self._counted: set[tuple[str, int, str]] = set()
         self._chat_due: dict[Identity, float] = {}  # paced chat updates, due later
+        self._contended: set[Identity] = set()  # chat lines another replica was sending
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: HttpClient | None = None
@@ -320,7 +322,12 @@ class StatusPublisher:
     async def idle(self) -> bool:
         """Nothing dirty and nothing due (for tests and shutdown)."""
         now = self.clock()
-        if self._dirty or self._busy or any(d <= now for d in self._chat_due.values()):
+        if (
+            self._dirty
+            or self._busy
+            or self._contended
+            or any(d <= now for d in self._chat_due.values())
+        ):
             return False
         due = await self.store.call(
             lambda conn: conn.execute(
@@ -343,12 +350,13 @@ class StatusPublisher:
                         self._dirty.add(identity)
                 if self._dirty:
                     dirty, self._dirty = self._dirty, set()
-                    skips, chat, later = await self.store.call(
+                    skips, chat, later, contended = await self.store.call(
                         lambda conn, d=dirty: self._plan(conn, d)  # type: ignore[misc]
                     )
                     for identity in dirty:
                         self._chat_due.pop(identity, None)
                     self._chat_due.update(later)
+                    self._contended = (self._contended - dirty) | contended
                     if chat:
                         await self._send_chat(chat)
                     for destination, rollout_id, reason in skips:
@@ -370,15 +378,17 @@ class StatusPublisher:
                     await asyncio.wait_for(self._wake.wait(), 1.0)
 
     def _plan(
-        self, conn: sqlite3.Connection, identities: set[Identity]
-    ) -> tuple[list[tuple[str, int, str]], list[Event], dict[Identity, float]]:
+        self, conn: RolloutConn, identities: set[Identity]
+    ) -> tuple[list[tuple[str, int, str]], list[Event], dict[Identity, float], set[Identity]]:
         now = self.clock()
-        complete = shards_complete(conn)
         skips: list[tuple[str, int, str]] = []
         chat: list[Event] = []
         later: dict[Identity, float] = {}  # paced chat updates and when they are due
+        contended: set[Identity] = set()  # another replica is sending their line
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # read inside the write transaction: with replicas, after every report before it
+            complete = shards_complete(conn)
             for identity in sorted(identities):
                 existing = rollouts_of(conn, identity)
                 if not existing:
@@ -386,7 +396,7 @@ class StatusPublisher:
                 rollout = existing[-1]
                 t = tally(rollout, objects_of(conn, identity), complete)
                 if self.submit is not None:
-                    self._plan_chat(conn, rollout, t, now, chat, later)
+                    self._plan_chat(conn, rollout, t, now, chat, later, contended)
                 for target in self.targets:
                     if not target.wants(identity):
                         continue
@@ -397,34 +407,48 @@ class StatusPublisher:
                         self._queue(conn, target, status, repo, now, skips, rollout.id)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            try:
+                conn.execute("ROLLBACK")
+            finally:
+                self.store.release(conn, [_chat_key(e) for e in chat])
             raise
-        return skips, chat, later
+        return skips, chat, later, contended
 
     def _plan_chat(
         self,
-        conn: sqlite3.Connection,
+        conn: RolloutConn,
         rollout: Rollout,
         t: Tally,
         now: float,
         out: list[Event],
         later: dict[Identity, float],
+        contended: set[Identity],
     ) -> None:
         state, line = fleet_chat_line(rollout, t, self.policy, rollout.success_at)
+        key = _chat_key(rollout)
+        if not self.store.try_claim(conn, key):
+            # another replica is sending this rollout's line: look again once it recorded it
+            later[rollout.identity] = now + CLAIM_RETRY
+            contended.add(rollout.identity)
+            return
         posted = _chat_posted(conn, rollout)
+        due = pace(state, line, posted, now, self.min_interval)
         if posted is None and t.applied == t.total:
             # Already everywhere it was seen when the bridge first looked (its first start over
             # a running fleet): not news, or every object would post a message at once.
-            return
-        due = pace(state, line, posted, now, self.min_interval)
+            due = None
         if due is not None and due > now:
             later[rollout.identity] = due
-        elif due is not None:
+        if due is not None and due <= now:
             out.append(fleet_rollout_event(rollout, t, state, line, now, new_event_id()))
+        else:
+            self.store.release(conn, [key])  # held only while this line is being sent
 
     async def _send_chat(self, events: list[Event]) -> None:
-        """Through the outbox (routing, grouping, retries); remembered only once it is stored."""
+        """Through the outbox (routing, grouping, retries); remembered only once it is stored.
+        The claims ``_plan_chat`` took are given up once the line is recorded, or not sent."""
         assert self.submit is not None
+        keys = [_chat_key(e) for e in events]
         try:
             await self.submit(events)
         except Exception as exc:
@@ -432,25 +456,31 @@ class StatusPublisher:
             retry_at = self.clock() + CHAT_RETRY
             for e in events:
                 self._chat_due[(e.kind, e.namespace, e.name)] = retry_at
+            await self.store.call(lambda conn: self.store.release(conn, keys))
             return
         rows = [
             (e.kind, e.namespace, e.name, e.revision, e.metadata["fleet_state"], e.message)
             for e in events
         ]
         now = self.clock()
-        await self.store.call(
-            lambda conn: conn.executemany(
-                "INSERT INTO chat_posted (kind, namespace, name, revision, state, line, "
-                "posted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, namespace, name, "
-                "revision) DO UPDATE SET state=excluded.state, line=excluded.line, "
-                "posted_at=excluded.posted_at",
-                [(*r, now) for r in rows],
-            )
-        )
+
+        def record(conn: RolloutConn) -> None:
+            try:
+                conn.executemany(
+                    "INSERT INTO chat_posted (kind, namespace, name, revision, state, line, "
+                    "posted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, namespace, "
+                    "name, revision) DO UPDATE SET state=excluded.state, line=excluded.line, "
+                    "posted_at=excluded.posted_at",
+                    [(*r, now) for r in rows],
+                )
+            finally:
+                self.store.release(conn, keys)
+
+        await self.store.call(record)
 
     def _queue(
         self,
-        conn: sqlite3.Connection,
+        conn: RolloutConn,
         target: StatusTarget,
         status: CommitStatus,
         repo: RepoRef,
@@ -498,7 +528,7 @@ class StatusPublisher:
             ).fetchall()
         )
         targets = {t.destination: t for t in self.targets}
-        for destination, sha, context, payload, attempts, _queued_at in rows:
+        for destination, sha, context, _payload, _attempts, _queued_at in rows:
             target = targets.get(destination)
             if target is None:  # the destination left the configuration
                 await self.store.call(
@@ -507,8 +537,37 @@ class StatusPublisher:
                     )
                 )
                 continue
-            await self._deliver(target, sha, context, payload, int(attempts))
+            key = (destination, sha, context)
+            claim = _status_key(*key)
+            wish = await self.store.call(
+                lambda conn, k=key, c=claim: self._claim_status(conn, k, c, now)  # type: ignore[misc]
+            )
+            if wish is None:
+                continue  # another replica is posting it, or already did
+            try:
+                await self._deliver(target, sha, context, wish[0], wish[1])
+            finally:
+                await self.store.call(
+                    lambda conn, c=claim: self.store.release(conn, [c])  # type: ignore[misc]
+                )
         return len(rows)
+
+    def _claim_status(
+        self, conn: RolloutConn, key: tuple[str, str, str], claim: str, now: float
+    ) -> tuple[str, int] | None:
+        """The queued wish for ``key`` read under its claim, so that of two replicas only one
+        posts it, and what it posts is the newest wish, not the one read before the claim."""
+        if not self.store.try_claim(conn, claim):
+            return None
+        row = conn.execute(
+            "SELECT payload, attempts FROM status_queue WHERE destination=? AND sha=? "
+            "AND context=? AND dead=0 AND next_at<=?",
+            (*key, now),
+        ).fetchone()
+        if row is None:
+            self.store.release(conn, [claim])
+            return None
+        return str(row[0]), int(row[1])
 
     async def _deliver(
         self, target: StatusTarget, sha: str, context: str, payload: str, attempts: int
@@ -531,7 +590,7 @@ class StatusPublisher:
         if isinstance(outcome, Ok):
             self.posted.labels(target.destination, "posted").inc()
 
-            def done(conn: sqlite3.Connection) -> None:
+            def done(conn: RolloutConn) -> None:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(
                     "INSERT INTO status_posted (destination, sha, context, state, description, "
@@ -584,6 +643,15 @@ class StatusPublisher:
         )
 
 
+def _chat_key(item: Rollout | Event) -> str:
+    """What a fleet chat line is claimed by: one rollout (object and revision)."""
+    return f"chat/{item.kind}/{item.namespace}/{item.name}/{item.revision}"
+
+
+def _status_key(destination: str, sha: str, context: str) -> str:
+    return f"status/{destination}/{sha}/{context}"
+
+
 def targets_from(
     destinations: Mapping[str, Any], providers: Mapping[str, Any]
 ) -> list[StatusTarget]:
@@ -602,7 +670,7 @@ def targets_from(
     return out
 
 
-def dead_statuses(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def dead_statuses(conn: RolloutConn) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT destination, sha, context, attempts, last_error, last_code FROM status_queue "
         "WHERE dead=1 ORDER BY destination, sha, context"

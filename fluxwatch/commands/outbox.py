@@ -23,6 +23,7 @@ from notifiers.admin import (
 )
 from notifiers.configkit import ConfigError, parse_duration
 from notifiers.pgstore import PostgresError, PostgresSettings, copy_from_sqlite, open_admin
+from notifiers.rolloutpg import copy_from_sqlite as copy_rollouts_from_sqlite
 
 
 def register(subparsers: Any) -> None:
@@ -102,8 +103,9 @@ def register(subparsers: Any) -> None:
         help="move a single-node bridge's SQLite outbox into PostgreSQL",
         description="Copy every row of a stopped bridge's SQLite outbox (pending, delivered and "
         "dead notifications, events, de-duplication state, groups, thread anchors) into the "
-        "empty PostgreSQL outbox that --config names, in one transaction. Refused while a "
-        "bridge writes to that database.",
+        "empty PostgreSQL outbox that --config names, in one transaction, then the fleet "
+        "rollout state (rollouts.sqlite3) when there is one. Refused while a bridge writes to "
+        "that database.",
     )
     p.add_argument("--config", type=Path, metavar="FILE", required=True, help="fluxwatch.yaml")
     p.add_argument(
@@ -164,6 +166,17 @@ def _migrate(args: argparse.Namespace) -> int:
         source.close()
     shown = ", ".join(f"{table} {n}" for table, n in copied.items())
     print(f"copied into PostgreSQL: {shown}")
+    try:
+        rollouts = copy_rollouts_from_sqlite(target, args.from_sqlite)
+    except PostgresError as exc:
+        print(
+            f"fluxwatch outbox migrate: the outbox was copied, the rollout state not: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    if rollouts is not None:
+        shown = ", ".join(f"{table} {n}" for table, n in rollouts.items())
+        print(f"copied the rollout state into PostgreSQL: {shown}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """`fluxwatch rollouts`: the fleet rollouts a release manager keeps open during a rollout.
 
-Reads a running bridge (``--bridge-url``, its ``GET /rollouts``) or the bridge's state directory
-(``--state-dir``/``--config``; safe while the bridge runs). ``--watch`` redraws until Ctrl-C.
+Reads a running bridge (``--bridge-url``, its ``GET /rollouts``), the bridge's state directory
+(``--state-dir``/``--config``), or with ``--config`` setting ``bridge.outbox.postgres`` the
+PostgreSQL database its replicas share; safe while bridges run. ``--watch`` redraws until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from fluxwatch.config import ConfigFileError, load_config, require_bridge
+from notifiers.pgstore import PostgresError, PostgresSettings
+from notifiers.rolloutpg import RolloutConnection, open_connection
 from notifiers.rollouts import FailPolicy
 from notifiers.rolloutstore import open_readonly
 from notifiers.rolloutview import load_view, render_text
@@ -41,7 +44,10 @@ def register(subparsers: Any) -> None:
         "--state-dir", type=Path, metavar="DIR", help="the bridge's state directory"
     )
     source.add_argument(
-        "--config", type=Path, metavar="FILE", help="fluxwatch.yaml (bridge.state_dir)"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="fluxwatch.yaml (bridge.state_dir, or bridge.outbox.postgres)",
     )
     parser.add_argument("--watch", action="store_true", help="redraw every --interval seconds")
     parser.add_argument(
@@ -64,8 +70,12 @@ def _fetch(url: str) -> View:
     return rows, dead if isinstance(dead, list) else []
 
 
-def _read(state_dir: Path, policy: FailPolicy) -> View:
-    conn = open_readonly(state_dir)
+def _read(where: Path | PostgresSettings, policy: FailPolicy) -> View:
+    conn: RolloutConnection | sqlite3.Connection = (
+        open_connection(where, create=False)
+        if isinstance(where, PostgresSettings)
+        else open_readonly(where)
+    )
     try:
         return load_view(conn, policy, time.time()), dead_statuses(conn)
     finally:
@@ -74,15 +84,17 @@ def _read(state_dir: Path, policy: FailPolicy) -> View:
 
 def handle(args: argparse.Namespace) -> int:
     policy = FailPolicy()
-    state_dir: Path | None = args.state_dir
+    where: Path | PostgresSettings | None = args.state_dir
     if args.config is not None:
         try:
             config = require_bridge(load_config(args.config))
         except ConfigFileError as exc:
             print(f"fluxwatch rollouts: {exc}", file=sys.stderr)
             return 2
-        state_dir, policy = config.state_dir, config.rollouts.fail
-    if args.bridge_url is None and state_dir is None:
+        postgres = config.outbox.postgres
+        where = config.state_dir if postgres is None else postgres
+        policy = config.rollouts.fail
+    if args.bridge_url is None and where is None:
         print(
             "fluxwatch rollouts: --bridge-url, --state-dir or --config is required", file=sys.stderr
         )
@@ -92,9 +104,9 @@ def handle(args: argparse.Namespace) -> int:
             if args.bridge_url is not None:
                 rows, dead = _fetch(args.bridge_url)
             else:
-                assert state_dir is not None
-                rows, dead = _read(state_dir, policy)
-        except (OSError, ValueError, sqlite3.Error, urllib.error.URLError) as exc:
+                assert where is not None
+                rows, dead = _read(where, policy)
+        except (OSError, ValueError, sqlite3.Error, PostgresError, urllib.error.URLError) as exc:
             print(f"fluxwatch rollouts: {exc}", file=sys.stderr)
             return 2
         text = (

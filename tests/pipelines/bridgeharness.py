@@ -99,6 +99,23 @@ async def until(check: Callable[[], Any], what: str, deadline: float = DEADLINE)
         await asyncio.sleep(0.05)
 
 
+def podinfo_object(
+    applied: str, wanted: str = "", status: str = "ready", reason: str = "", source_url: str = ""
+) -> dict[str, object]:
+    """``Kustomization apps/podinfo`` in one cluster, as an exporter's rollout report lists it."""
+    return {
+        "kind": "Kustomization",
+        "namespace": "apps",
+        "name": "podinfo",
+        "applied": applied,
+        "attempted": wanted or applied,
+        "wanted": wanted,
+        "status": status,
+        "reason": reason,
+        "source_url": source_url,
+    }
+
+
 async def post_rollout_report(
     url: str, shard: int, total_shards: int, clusters: dict[str, list[dict[str, Any]]]
 ) -> None:

@@ -12,23 +12,9 @@ import pytest
 
 from fluxwatch.cli import main
 from tests.pipelines.bridgeharness import TOKEN, BridgeRunner, bridge_document
+from tests.pipelines.bridgeharness import podinfo_object as obj
 
 SHA_A, SHA_B = "a" * 40, "b" * 40
-
-
-def obj(
-    applied: str, wanted: str = "", status: str = "ready", reason: str = ""
-) -> dict[str, object]:
-    return {
-        "kind": "Kustomization",
-        "namespace": "apps",
-        "name": "podinfo",
-        "applied": applied,
-        "attempted": wanted or applied,
-        "wanted": wanted,
-        "status": status,
-        "reason": reason,
-    }
 
 
 async def test_table_and_json_from_state_dir_and_bridge(

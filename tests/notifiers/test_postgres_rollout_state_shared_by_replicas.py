@@ -1,0 +1,350 @@
+"""With the outbox in PostgreSQL, the fleet rollout state lives there too, shared by the bridge
+replicas: exporter reports of one rollout arriving at two replicas at the same moment make one
+rollout with one count, and the fleet commit status ends on one final post with the full count,
+never an older count after a newer one; the chat line of each step is sent once.
+
+Two replicas' rollout services (the part of the bridge that owns the rollout state) run in this
+process, each on its own HTTP listener and database session, on one real PostgreSQL database;
+a fake GitHub enforces the commit-status API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import random
+import re
+import threading
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+from aiohttp import web
+
+from notifiers import pgstore, rolloutpg
+from notifiers.config import config_from_mapping
+from notifiers.metrics import BridgeMetrics
+from notifiers.model import Event
+from notifiers.pgstore import PostgresError, PostgresSettings
+from notifiers.providers import PROVIDERS
+from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig
+from notifiers.rolloutpg import PostgresRolloutStore
+from notifiers.rollouts import parse_object
+from notifiers.rolloutservice import RolloutService
+from notifiers.rolloutstore import objects_of
+from notifiers.statuspublisher import targets_from
+from tests.pipelines.bridgeharness import TOKEN, podinfo_object, until
+from tests.pipelines.githosts import FakeGitHost, FakeGitHub
+
+REV_A = f"main@sha1:{'a' * 40}"
+COMMITS = ("b" * 40, "c" * 40, "d" * 40)  # rolled out one after the other
+REPO = "https://github.com/acme/podinfo.git"
+FLEET = "fluxwatch/fleet/Kustomization/apps/podinfo"
+SHARDS = 4
+PER_SHARD = 10
+CLUSTERS = [f"prod-{i:03d}" for i in range(SHARDS * PER_SHARD)]
+STEP = 5  # clusters that apply the new revision between two rounds of reports
+
+
+def obj(applied: str, wanted: str = "") -> dict[str, Any]:
+    status = "progressing" if wanted else "ready"
+    return podinfo_object(applied, wanted, status, source_url=REPO)
+
+
+class Replica:
+    """One bridge replica's rollout service on its own loopback listener and database session;
+    the fleet chat events it submits are kept in ``chat``."""
+
+    def __init__(self, dsn_file: Path, targets: Sequence[Any]) -> None:
+        self.chat: list[Event] = []
+        self.service = RolloutService(
+            state_dir=dsn_file.parent / "unused",
+            exporters=ExportersConfig(tokens=(TOKEN,)),
+            rollouts=RolloutsConfig(status_interval=0.0),
+            metrics=BridgeMetrics(),
+            submit=self._submit,
+            max_body_bytes=1 << 20,
+            status_targets=targets,
+            fleet_chat=True,
+            postgres=PostgresSettings(dsn_file=dsn_file),
+        )
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _submit(self, events: Sequence[Event]) -> None:
+        self.chat.extend(events)
+
+    async def start(self) -> None:
+        app = web.Application()
+        self.service.add_routes(app)
+        self.service.start()
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.service.stop()
+
+    async def view(self) -> list[dict[str, Any]]:
+        async with aiohttp.ClientSession() as http, http.get(self.url + "/rollouts") as resp:
+            rows: list[dict[str, Any]] = (await resp.json())["rollouts"]
+        return rows
+
+
+@contextlib.asynccontextmanager
+async def two_replicas(
+    tmp_path: Path, dsn: str, github: FakeGitHost
+) -> AsyncIterator[tuple[Replica, Replica]]:
+    dsn_file = tmp_path / "outbox.dsn"
+    dsn_file.write_text(dsn)
+    (tmp_path / "gh").write_text("gh-token")
+    config = config_from_mapping(
+        {
+            "bridge": {
+                "state_dir": str(tmp_path / "state"),
+                "destinations": {
+                    "github": {
+                        "type": "github",
+                        "base_url": github.url,
+                        "hosts": ["github.com"],
+                        "token_file": str(tmp_path / "gh"),
+                    }
+                },
+            }
+        },
+        base_dir=tmp_path,
+    )
+    targets = targets_from(config.destinations, PROVIDERS)
+    replicas = (Replica(dsn_file, targets), Replica(dsn_file, targets))
+    try:
+        # both at once: the schema is created once, under its advisory lock
+        await asyncio.gather(*(r.start() for r in replicas))
+        yield replicas
+    finally:
+        for replica in replicas:
+            await replica.stop()
+
+
+async def post_report(
+    http: aiohttp.ClientSession, replica: Replica, shard: int, state: dict[str, dict[str, Any]]
+) -> None:
+    mine = CLUSTERS[shard * PER_SHARD : (shard + 1) * PER_SHARD]
+    doc = {
+        "shard": shard,
+        "total_shards": SHARDS,
+        "synced": True,
+        "clusters": [{"cluster": c, "objects": [state[c]]} for c in mine],
+    }
+    async with http.post(
+        replica.url + "/exporter/v1/rollouts",
+        json=doc,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as resp:
+        assert resp.status == 202, await resp.text()
+
+
+async def report_everything(
+    replicas: Sequence[Replica], state: dict[str, dict[str, Any]], rng: random.Random
+) -> None:
+    """Every shard reports at once, each to whichever replica the load balancer picks."""
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(
+            *(post_report(http, rng.choice(replicas), shard, state) for shard in range(SHARDS))
+        )
+
+
+def applied_count(description: str) -> int:
+    found = re.search(r"applied on (\d+)/", description)
+    assert found is not None, description
+    return int(found.group(1))
+
+
+async def settled(replicas: Sequence[Replica]) -> bool:
+    for r in replicas:
+        if not await r.service.statuses.idle():
+            return False
+    return True
+
+
+def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A view row without what depends on the reading replica's clock."""
+    return [{k: v for k, v in r.items() if k not in ("age_seconds", "slowest")} for r in rows]
+
+
+async def test_reports_at_two_replicas_make_one_rollout_and_one_final_status(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    github = await FakeGitHub(token="gh-token").start()
+    rng = random.Random(7)
+    try:
+        async with two_replicas(tmp_path, postgres_dsn, github) as replicas:
+            state = {c: obj(REV_A) for c in CLUSTERS}
+            views = await roll_out(replicas, state, REV_A, rng)
+            for commit in COMMITS:
+                # The commit reaches STEP more clusters between two rounds of reports.
+                revision = f"main@sha1:{commit}"
+                for c in CLUSTERS:
+                    state[c] = obj(state[c]["applied"], wanted=revision)
+                for done in range(0, len(CLUSTERS) + 1, STEP):
+                    for c in CLUSTERS[:done]:
+                        state[c] = obj(revision)
+                    await report_everything(replicas, state, rng)
+                views = await roll_out(replicas, state, revision, rng)
+    finally:
+        await github.stop()
+
+    # One fleet-wide state, whichever replica is asked.
+    assert comparable(views[0]) == comparable(views[1])
+    rows = views[0]
+    revisions = [f"main@sha1:{c}" for c in reversed(COMMITS)] + [REV_A]
+    assert [(r["revision"], r["state"]) for r in rows] == [
+        (revision, "success" if i == 0 else "superseded") for i, revision in enumerate(revisions)
+    ]
+    assert (rows[0]["applied"], rows[0]["total"]) == (len(CLUSTERS), len(CLUSTERS))
+
+    for commit in COMMITS:
+        # The host saw the count only grow, never one status twice in a row, one final post.
+        posts = github.statuses(commit)[FLEET]
+        counts = [applied_count(p["description"]) for p in posts]
+        assert counts == sorted(counts), counts
+        shown = [(p["state"], p["description"]) for p in posts]
+        assert all(a != b for a, b in itertools.pairwise(shown)), shown
+        assert [p["state"] for p in posts].count("success") == 1
+        assert shown[-1] == ("success", f"applied on {len(CLUSTERS)}/{len(CLUSTERS)} clusters")
+
+        # Each chat line of the rollout went out once, from one replica or the other.
+        lines = [e.message for r in replicas for e in r.chat if e.revision.endswith(commit)]
+        assert len(lines) == len(set(lines)), lines
+        assert sum("rolled out to 40/40" in line for line in lines) == 1, lines
+
+
+async def roll_out(
+    replicas: Sequence[Replica],
+    state: dict[str, dict[str, Any]],
+    revision: str,
+    rng: random.Random,
+) -> list[list[dict[str, Any]]]:
+    """Report until both replicas show ``revision`` applied everywhere with nothing left to
+    post; the views they show then."""
+    await report_everything(replicas, state, rng)
+
+    async def finished() -> list[list[dict[str, Any]]] | None:
+        views = [await r.view() for r in replicas]
+        ok = all(v and v[0]["revision"] == revision and v[0]["state"] == "success" for v in views)
+        return views if ok and await settled(replicas) else None
+
+    views: list[list[dict[str, Any]]] = await until(finished, f"{revision} applied everywhere")
+    return views
+
+
+def test_a_claim_is_held_by_one_replica_and_freed_when_it_dies(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    dsn_file = tmp_path / "dsn"
+    dsn_file.write_text(postgres_dsn)
+    first = PostgresRolloutStore(PostgresSettings(dsn_file=dsn_file))
+    second = PostgresRolloutStore(PostgresSettings(dsn_file=dsn_file))
+    first.open()
+    second.open()
+    try:
+        key = f"status/github/{COMMITS[0]}/{FLEET}"
+        first_conn, second_conn = first._conn, second._conn  # one session per replica
+        assert first_conn is not None
+        assert second_conn is not None
+        assert first.try_claim(first_conn, key)
+        assert not first.try_claim(first_conn, key)  # not twice, even by its holder
+        assert not second.try_claim(second_conn, key)
+        assert second.try_claim(second_conn, "status/github/other")  # other keys are free
+        first.close()  # the replica dies: its session, and its claims, end
+        assert second.try_claim(second_conn, key)
+    finally:
+        first.close()
+        second.close()
+
+
+async def test_a_lost_database_session_fails_one_report_and_the_next_reconnects(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    dsn_file = tmp_path / "dsn"
+    dsn_file.write_text(postgres_dsn)
+    store = PostgresRolloutStore(PostgresSettings(dsn_file=dsn_file))
+    store.open()
+    try:
+        first = {"prod-a": [parse_object(obj(REV_A), "prod-a", 1.0, "t")]}
+        second = {"prod-b": [parse_object(obj(REV_A), "prod-b", 2.0, "t")]}
+        report = functools.partial(store.report, shard=0, total_shards=1, synced=True)
+        await report(clusters=first, now=1.0)
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        # the exporter is told no (the bridge answers 503) and sends the report again
+        with pytest.raises(psycopg.OperationalError):
+            await report(clusters=second, now=2.0)
+        await report(clusters=second, now=2.0)
+        clusters = await store.call(
+            lambda conn: [o.cluster for o in objects_of(conn, ("Kustomization", "apps", "podinfo"))]
+        )
+        assert sorted(clusters) == ["prod-a", "prod-b"]
+    finally:
+        store.close()
+
+
+def test_replicas_starting_together_create_the_rollout_schema_once(postgres_dsn: str) -> None:
+    replicas = 4
+    found: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(replicas)
+
+    def replica() -> None:
+        try:
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                barrier.wait()
+                pgstore.migrate(conn)  # the outbox's schema beside it, in the same database
+                found.append(rolloutpg.migrate(conn))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replica) for _ in range(replicas)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(found) == [0] + [rolloutpg.SCHEMA_VERSION] * (replicas - 1)
+    with psycopg.connect(postgres_dsn) as conn:
+        versions = [
+            r[0] for r in conn.execute(f"SELECT version FROM {rolloutpg.VERSION_TABLE} ORDER BY 1")
+        ]
+        outbox_versions = [r[0] for r in conn.execute("SELECT version FROM fluxwatch_schema")]
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (rolloutpg.SCHEMA,),
+            )
+        }
+    assert versions == list(range(1, rolloutpg.SCHEMA_VERSION + 1))
+    assert len(outbox_versions) == pgstore.SCHEMA_VERSION  # the two schemas do not collide
+    assert set(rolloutpg.TABLES) <= tables
+
+
+def test_newer_rollout_schema_than_the_bridge_refuses_to_start(postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        rolloutpg.migrate(conn)
+        conn.execute(
+            f"INSERT INTO {rolloutpg.VERSION_TABLE} VALUES (%s)", (rolloutpg.SCHEMA_VERSION + 1,)
+        )
+        with pytest.raises(PostgresError, match=r"rollout schema is version \d+, newer"):
+            rolloutpg.migrate(conn)
