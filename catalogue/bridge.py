@@ -93,6 +93,36 @@ OUTBOX_STORE_RECONNECTS = MetricSpec(
     "counter",
     (),
 )
+OUTBOX_REPLICAS = MetricSpec(
+    "fluxwatch_bridge_outbox_replicas",
+    "Bridge replicas sharing this replica's PostgreSQL outbox that renewed their leases within "
+    "the last lease period (this one included); absent with the embedded SQLite outbox.",
+    "gauge",
+    (),
+)
+OUTBOX_DESTINATIONS_OWNED = MetricSpec(
+    "fluxwatch_bridge_outbox_destinations_owned",
+    "Destinations whose lease this replica holds, so it alone delivers them now (PostgreSQL "
+    "outbox; a fair share of the destinations among the live replicas).",
+    "gauge",
+    (),
+)
+OUTBOX_LEASE_TAKEOVERS = MetricSpec(
+    "fluxwatch_bridge_outbox_lease_takeovers_total",
+    "Destinations this replica took over because their holder's lease ran out (a replica died "
+    "or lost the database); its in-flight notifications are sent again with the same "
+    "idempotency key.",
+    "counter",
+    (),
+)
+OUTBOX_CLAIM_SECONDS = MetricSpec(
+    "fluxwatch_bridge_outbox_claim_seconds",
+    "Duration of one lease round: renewing this replica's destination leases and claiming free "
+    "or expired ones (FOR UPDATE SKIP LOCKED), through the outbox writer's queue.",
+    "histogram",
+    (),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 # Read from the outbox at scrape time, so they cannot drift from it ----------------------------
 

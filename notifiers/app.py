@@ -32,10 +32,13 @@ from notifiers.intake import IntakeError, IntakeHandlers, new_event_id, parse_tr
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event, Notification
 from notifiers.outbox import IngestItem, Outbox, OutboxError
-from notifiers.pgstore import PostgresError, PostgresStore
+from notifiers.pgschema import PostgresError
+from notifiers.pgstore import PostgresStore
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
+from notifiers.replicas import Replica
 from notifiers.rolloutservice import RolloutService
 from notifiers.routing import Decision, opts_into_fleet_rollouts, route_event
+from notifiers.sharedoutbox import SharedOutbox
 from notifiers.statuspublisher import targets_from
 from notifiers.storeapi import OutboxStore
 from plumbing.http_server import HttpServer
@@ -93,18 +96,27 @@ class Bridge:
         self.clock = clock
         self.listen = listen if listen is not None else (config.listen_host, config.listen_port)
         self.metrics = BridgeMetrics()
-        self.outbox = Outbox(
-            self.state_dir,
-            synchronous=config.outbox.synchronous,
-            dedup_window=config.dedup_window,
-            max_events_per_notification=config.outbox.max_events_per_notification,
-            max_batch=config.outbox.max_batch,
-            clock=clock,
-            on_commit_batch=self.metrics.commit_batch.observe,
-            store=(
-                None if config.outbox.postgres is None else PostgresStore(config.outbox.postgres)
-            ),
-        )
+        self.outbox: Outbox
+        if config.outbox.postgres is None:
+            self.outbox = Outbox(
+                self.state_dir,
+                synchronous=config.outbox.synchronous,
+                dedup_window=config.dedup_window,
+                max_events_per_notification=config.outbox.max_events_per_notification,
+                max_batch=config.outbox.max_batch,
+                clock=clock,
+                on_commit_batch=self.metrics.commit_batch.observe,
+            )
+        else:  # one of possibly several replicas on one database
+            self.outbox = SharedOutbox(
+                PostgresStore(config.outbox.postgres),
+                dedup_window=config.dedup_window,
+                max_events_per_notification=config.outbox.max_events_per_notification,
+                max_batch=config.outbox.max_batch,
+                clock=clock,
+                on_commit_batch=self.metrics.commit_batch.observe,
+            )
+        self.replica: Replica | None = None
         self.providers: dict[str, Provider] = {
             name: PROVIDERS[dest.type].create(name, dest.options)
             for name, dest in config.destinations.items()
@@ -223,6 +235,16 @@ class Bridge:
                 f"bridge: cannot use state directory {self.state_dir}: {_why(exc)}"
             ) from None
         tune_gc()  # after the state is loaded: it is long-lived
+        if isinstance(self.outbox, SharedOutbox):
+            assert self.config.outbox.postgres is not None
+            self.replica = Replica(
+                self.outbox,
+                dispatcher,
+                self.metrics,
+                self.config.outbox.postgres,
+                destinations=list(self.config.destinations),
+            )
+            await self.replica.start()  # the destinations this replica delivers
         dispatcher.start()  # loads the first window of the pending notifications
         self._maintenance = asyncio.create_task(
             self._maintain(), name="fluxwatch-outbox-maintenance"
@@ -248,6 +270,9 @@ class Bridge:
             self._maintenance = None
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.replica is not None:  # after the dispatcher: nothing of ours is in flight
+            await self.replica.stop()
+            self.replica = None
         await self.rollouts.stop()
         await self.outbox.stop()
         if self._http is not None:

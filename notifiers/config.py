@@ -427,7 +427,16 @@ def _parse_postgres(value: Any, path: str) -> PostgresSettings:
     check_keys(
         raw,
         path,
-        ("dsn_file", "dsn_env", "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout"),
+        (
+            "dsn_file",
+            "dsn_env",
+            "sslmode",
+            "sslrootcert",
+            "sslcert",
+            "sslkey",
+            "connect_timeout",
+            "lease",
+        ),
     )
     dsn_file = str_(raw.get("dsn_file"), f"{path}.dsn_file", default="")
     dsn_env = str_(raw.get("dsn_env"), f"{path}.dsn_env", default="")
@@ -436,6 +445,10 @@ def _parse_postgres(value: Any, path: str) -> PostgresSettings:
     sslmode = str_(raw.get("sslmode"), f"{path}.sslmode", default="")
     if sslmode and sslmode not in _SSLMODES:
         raise ConfigError(f"{path}.sslmode", f"expected one of {', '.join(_SSLMODES)}")
+
+    lease = parse_duration(raw.get("lease"), f"{path}.lease", 15.0)
+    if lease < 1.0:
+        raise ConfigError(f"{path}.lease", "expected at least 1s (it is renewed every third)")
 
     def file(key: str) -> Path | None:
         name = str_(raw.get(key), f"{path}.{key}", default="")
@@ -449,6 +462,7 @@ def _parse_postgres(value: Any, path: str) -> PostgresSettings:
         sslcert=file("sslcert"),
         sslkey=file("sslkey"),
         connect_timeout=parse_duration(raw.get("connect_timeout"), f"{path}.connect_timeout", 5.0),
+        lease=lease,
     )
 
 

@@ -98,6 +98,10 @@ class Dispatcher:
         self.attempts_finished = 0
         self.passes = 0
         self._looked = False  # a pass has run since the last change
+        # Replicas sharing an outbox (notifiers/replicas.py) each deliver the destinations whose
+        # lease they hold; None: this bridge delivers every destination.
+        self.held: set[str] | None = None
+        self._draining: set[str] = set()  # held, being handed to another replica
 
     # ---- feeding ----
 
@@ -115,6 +119,8 @@ class Dispatcher:
                 )
                 continue
             self.metrics.child(self.metrics.notifications, n.destination).inc()
+            if not self._delivers(n.destination):
+                continue  # its holder hears of it from the database
             if dest.on_disk or len(dest.queue) >= self.window:
                 dest.on_disk = True
                 dest.skipped_max = max(dest.skipped_max, n.id)
@@ -140,6 +146,61 @@ class Dispatcher:
         for dest in self.dests.values():
             dest.cursor = 0
             dest.on_disk = True
+        self._changed()
+
+    # ---- replicas: which destinations this one delivers ----
+
+    def _delivers(self, name: str) -> bool:
+        return self.held is None or (name in self.held and name not in self._draining)
+
+    def hold(self, held: Mapping[str, tuple[float | None, float]]) -> None:
+        """The destinations this replica delivers from now on, each with the circuit breaker's
+        opening time and the Retry-After pause its previous holder recorded."""
+        before = self.held or set()
+        for name in sorted(held.keys() - before):
+            dest = self.dests.get(name)
+            if dest is None:
+                continue
+            opened_at, paused_until = held[name]
+            dest.queue, dest.cursor, dest.skipped_max, dest.on_disk = {}, 0, 0, True
+            if opened_at is not None and not dest.breaker.is_open:
+                dest.breaker = Breaker(opened_at=opened_at)  # the outage is not over for us
+            dest.paused_until = max(dest.paused_until, paused_until)
+        for name in before - held.keys():
+            dest = self.dests.get(name)
+            if dest is not None:  # its in-flight attempts finish; nothing new starts
+                dest.queue, dest.cursor, dest.skipped_max, dest.on_disk = {}, 0, 0, True
+        self.held = set(held)
+        self._draining &= self.held
+        self._changed()
+
+    def drain(self, names: Iterable[str]) -> None:
+        """Start no new attempt for these: they go to another replica once ``drained``."""
+        self._draining |= set(names) & (self.held or set())
+        self._changed()
+
+    def drained(self) -> list[str]:
+        return sorted(n for n in self._draining if not self.dests[n].in_flight)
+
+    def lease_state(self) -> dict[str, tuple[float | None, float]]:
+        """What the next holder of each held destination should know."""
+        return {
+            name: (self.dests[name].breaker.opened_at, self.dests[name].paused_until)
+            for name in sorted(self.held or ())
+            if name in self.dests
+        }
+
+    def stored_elsewhere(self, destination: str, notification_id: int) -> None:
+        """Another replica stored (or an operator replayed) a notification for ``destination``."""
+        dest = self.dests.get(destination)
+        if dest is None or not self._delivers(destination):
+            return
+        if notification_id in dest.queue or notification_id in dest.in_flight:
+            return
+        if notification_id <= dest.cursor:  # a replay of one already passed
+            dest.cursor = notification_id - 1
+        dest.on_disk = True
+        dest.skipped_max = max(dest.skipped_max, notification_id)
         self._changed()
 
     def _hold(self, dest: _Dest, notifications: Iterable[Notification]) -> None:
@@ -228,7 +289,9 @@ class Dispatcher:
     def _pass(self, now: float) -> float:
         """Start every attempt allowed now; return seconds until something may change."""
         next_wake = 5.0
-        for dest in self.dests.values():
+        for name, dest in self.dests.items():
+            if not self._delivers(name):
+                continue
             self._refill_if_low(dest)
             if not dest.queue:
                 continue
@@ -403,7 +466,9 @@ class Dispatcher:
         return out
 
     def idle(self) -> bool:
-        return all(not d.queue and not d.on_disk for d in self.dests.values())
+        return all(
+            not d.queue and not d.on_disk for n, d in self.dests.items() if self._delivers(n)
+        )
 
     def wake(self) -> None:
         """Look at the queues now (the clock moved, or something changed outside)."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
@@ -74,11 +74,23 @@ class BridgeMetrics:
         self.commit_batch = histogram(catalogue.OUTBOX_COMMIT_BATCH, r)
         self.store_up = gauge(catalogue.OUTBOX_STORE_UP, r)
         self.store_reconnects = counter(catalogue.OUTBOX_STORE_RECONNECTS, r)
+        self.replicas: Gauge | None = None  # notifiers/replicas.py, with a shared outbox only
+        self.destinations_owned: Gauge | None = None
+        self.lease_takeovers: Counter | None = None
+        self.claim_seconds: Histogram | None = None
         self.commit_statuses = counter(catalogue.COMMIT_STATUSES, r)  # notifiers/statuspublisher
         self.commit_statuses_skipped = counter(catalogue.COMMIT_STATUSES_SKIPPED, r)
         self.queue = _QueueCollector()
         r.register(self.queue)
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
+
+    def add_replica_metrics(self) -> None:
+        """The families only a replica sharing a PostgreSQL outbox has."""
+        r = self.registry
+        self.replicas = gauge(catalogue.OUTBOX_REPLICAS, r)
+        self.destinations_owned = gauge(catalogue.OUTBOX_DESTINATIONS_OWNED, r)
+        self.lease_takeovers = counter(catalogue.OUTBOX_LEASE_TAKEOVERS, r)
+        self.claim_seconds = histogram(catalogue.OUTBOX_CLAIM_SECONDS, r)
 
     def child(self, metric: M, *values: str) -> M:
         """``metric.labels(*values)``, cached.

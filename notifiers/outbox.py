@@ -68,7 +68,7 @@ class IngestResult:
 
 
 @dataclass(slots=True)
-class _Group:
+class WaitingGroup:
     destination: str
     group_key: str
     due_at: float
@@ -90,7 +90,7 @@ class AttemptRecord:
     anchor: ThreadAnchor | None = None  # stored in the same transaction as the status
 
 
-class _Op:
+class WriterOp:
     __slots__ = ("args", "future", "kind")
 
     def __init__(self, kind: str, args: Any, future: asyncio.Future[Any] | None) -> None:
@@ -126,13 +126,13 @@ class Outbox:
         self.max_batch = max_batch
         self.clock = clock
         self.on_commit_batch = on_commit_batch
-        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[WriterOp | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: NotificationSink = lambda _n: None
         # writer-thread state
         self._dedup: dict[str, DedupState] = {}
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._groups: dict[tuple[str, str], WaitingGroup] = {}
         self._due: list[tuple[float, str, str]] = []
         self._last_flush: dict[tuple[str, str], float] = {}
         self._next_delivery = 1
@@ -222,7 +222,7 @@ class Outbox:
         gathered, self._gathered = self._gathered, []
         self._gather_scheduled = False
         self._track()
-        self._queue.put(_Op("ingest", gathered, None))
+        self._queue.put(WriterOp("ingest", gathered, None))
 
     def _track(self) -> None:
         self._outstanding += 1
@@ -254,7 +254,7 @@ class Outbox:
             raise RuntimeError("the outbox is not running")
         future: asyncio.Future[Any] = self._loop.create_future()
         self._track()
-        self._queue.put(_Op(kind, args, future))
+        self._queue.put(WriterOp(kind, args, future))
         return await future
 
     # ---- writer thread ----
@@ -285,7 +285,7 @@ class Outbox:
             gkey = (row[2], row[3])
             group = self._groups.get(gkey)
             if group is None:
-                group = _Group(row[2], row[3], row[5], row[6], row[4])
+                group = WaitingGroup(row[2], row[3], row[5], row[6], row[4])
                 self._groups[gkey] = group
                 heapq.heappush(self._due, (group.due_at, row[2], row[3]))
             group.delivery_ids.append(row[0])
@@ -313,22 +313,44 @@ class Outbox:
             ]
             self._bad_times[key] = sorted(set(self._bad_times.get(key, [])) | set(times))
 
+    # ids: consecutive in one process; a shared store hands them out (notifiers/sharedoutbox.py)
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _take_delivery_id(self) -> int:
+        did = self._next_delivery
+        self._next_delivery += 1
+        return did
+
+    def _take_notification_id(self, conn: OutboxStore, destination: str) -> int:
+        nid = self._next_notification
+        self._next_notification += 1
+        return nid
+
+    def _wait_timeout(self) -> float | None:
+        """How long the writer may sleep when nothing is queued (None: until something is)."""
+        timeout = None
+        if self._due:
+            timeout = max(0.0, self._due[0][0] - self.clock())
+        if self._dirty_dedup:
+            until = max(0.0, self._next_snapshot - self.clock())
+            timeout = until if timeout is None else min(timeout, until)
+        if self.failed is not None:
+            until = max(0.0, self._recover_at - time.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
+        return timeout
+
     def _run(self) -> None:
         conn = self.store
         while True:
-            timeout = None
-            if self._due:
-                timeout = max(0.0, self._due[0][0] - self.clock())
-            if self._dirty_dedup:
-                until = max(0.0, self._next_snapshot - self.clock())
-                timeout = until if timeout is None else min(timeout, until)
-            if self.failed is not None:
-                until = max(0.0, self._recover_at - time.monotonic())
-                timeout = until if timeout is None else min(timeout, until)
+            timeout = self._wait_timeout()
             try:
                 first = self._queue.get(timeout=timeout)
             except queue.Empty:
-                first = _Op("noop", None, None)
+                first = WriterOp("noop", None, None)
             if first is None:
                 self._final_snapshot(conn)
                 return
@@ -388,7 +410,7 @@ class Outbox:
             with contextlib.suppress(Exception):
                 conn.rollback()
 
-    def _process(self, conn: OutboxStore, batch: list[_Op]) -> None:
+    def _process(self, conn: OutboxStore, batch: list[WriterOp]) -> None:
         results: list[Any] = []
         ingested: list[tuple[asyncio.Future[Any], list[IngestResult]]] = []
         created: list[Notification] = []
@@ -430,25 +452,29 @@ class Outbox:
                     self._snapshot_dedup(conn, now)
                 conn.commit()
         except Exception as exc:
-            log.error("outbox transaction failed: %s", exc)
-            with contextlib.suppress(Exception):
-                conn.rollback()
-            try:
-                self._load_state()  # in-memory state must match what is on disk again
-            except Exception as reload_exc:
-                log.error("outbox store unavailable, reconnecting: %s", reload_exc)
-                self.failed = reload_exc
-                self._recover_wait = RECOVER_BACKOFF[0]
-                self._recover_at = time.monotonic() + self._recover_wait
-            self._complete(batch, None, [], exc)
+            self._transaction_failed(conn, batch, exc)
             return
         if self.on_commit_batch is not None:
             self.on_commit_batch(len(batch) + len(ingested))
         self._complete(batch, results, created, None, ingested)
 
+    def _transaction_failed(self, conn: OutboxStore, batch: list[WriterOp], exc: Exception) -> None:
+        """Nothing of the batch was stored: its senders are told so (intake answers 503)."""
+        log.error("outbox transaction failed: %s", exc)
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        try:
+            self._load_state()  # in-memory state must match what is on disk again
+        except Exception as reload_exc:
+            log.error("outbox store unavailable, reconnecting: %s", reload_exc)
+            self.failed = reload_exc
+            self._recover_wait = RECOVER_BACKOFF[0]
+            self._recover_at = time.monotonic() + self._recover_wait
+        self._complete(batch, None, [], exc)
+
     def _complete(
         self,
-        batch: list[_Op],
+        batch: list[WriterOp],
         results: list[Any] | None,
         created: list[Notification],
         error: BaseException | None,
@@ -503,8 +529,7 @@ class Outbox:
             targets = item.targets if decision.send else ()
             if decision.send and not targets:
                 reason = "muted" if item.muted else "unrouted"
-            seq = self._next_seq
-            self._next_seq += 1
+            seq = self._take_seq()
             target_rows: list[tuple[Any, ...]] = []
             bad = event.status in BAD_STATUSES
             cancelled = 0
@@ -526,8 +551,7 @@ class Outbox:
                             self._held[hkey] = held
                             self._held_objects.setdefault(key, set()).add(hkey)
                         group_key, held_due = held
-                did = self._next_delivery
-                self._next_delivery += 1
+                did = self._take_delivery_id()
                 gkey = (target.destination, group_key)
                 group = self._groups.get(gkey)
                 if group is None:
@@ -538,7 +562,9 @@ class Outbox:
                         due = last + target.group_interval
                     else:
                         due = now + target.group_wait
-                    group = _Group(target.destination, group_key, due, target.group_interval, now)
+                    group = WaitingGroup(
+                        target.destination, group_key, due, target.group_interval, now
+                    )
                     self._groups[gkey] = group
                     heapq.heappush(self._due, (due, target.destination, group_key))
                 group.delivery_ids.append(did)
@@ -646,7 +672,7 @@ class Outbox:
                 group.due_at = now
                 heapq.heappush(self._due, (now, dest, group.group_key))
 
-    def _release(self, conn: OutboxStore, group: _Group) -> bool:
+    def _release(self, conn: OutboxStore, group: WaitingGroup) -> bool:
         """End of a hold: True to notify; False drops the held deliveries (``cancelled``)."""
         parsed = parse_held_group_key(group.group_key)
         assert parsed is not None
@@ -671,7 +697,7 @@ class Outbox:
         log.info("%s: held failure of %s dropped (%s)", group.destination, key, why)
         return False
 
-    def _flush_group(self, conn: OutboxStore, group: _Group, now: float) -> Notification:
+    def _flush_group(self, conn: OutboxStore, group: WaitingGroup, now: float) -> Notification:
         seqs = group.event_seqs
         listed = seqs[: self.max_events]
         bodies = conn.event_bodies(listed)
@@ -686,8 +712,7 @@ class Outbox:
                 object_keys.add(okey)
                 clusters.add(cluster)
         events = [bodies[s] for s in listed if s in bodies]
-        nid = self._next_notification
-        self._next_notification += 1
+        nid = self._take_notification_id(conn, group.destination)
         notification = Notification(
             id=nid,
             destination=group.destination,

@@ -1,17 +1,13 @@
 """The outbox on PostgreSQL: the same rows as ``notifiers.store`` in a database the platform
-team already operates, so the bridge's state survives the loss of its node and volume.
+team already operates, so the bridge's state survives the loss of its node and volume, and
+several bridge replicas can share it (``notifiers.sharedoutbox``, ``notifiers.pgshared``).
 
 psycopg 3, synchronous: the outbox's writer is a thread that batches every operation waiting on
-its queue into one transaction (group commit), so a blocking driver fits it directly; asyncpg
-would need the event loop the intake answers on, or a loop of its own in that thread.
+its queue into one transaction (group commit), so a blocking driver fits it directly, one
+connection per replica; asyncpg would need the event loop the intake answers on, or a loop of
+its own in that thread, and a pool buys nothing for a single writer thread.
 
-One writer per database: the store holds a session advisory lock while it is open, so a second
-bridge started on the same database refuses to start instead of writing beside the first (the
-writer allocates ids and keeps de-duplication and group state in memory). When the process
-dies, its connection closes and the lock is free for the replacement.
-
-The schema is created and migrated at start under a transaction-level advisory lock, with the
-applied version in ``fluxwatch_schema``: replicas starting at once apply each step once.
+The schema lives in ``notifiers.pgschema``.
 """
 
 from __future__ import annotations
@@ -25,103 +21,16 @@ from typing import Any
 
 import psycopg
 
-from notifiers import storeapi
+from notifiers import pgshared, storeapi
 from notifiers.dedup import DedupState
 from notifiers.model import Notification, ThreadAnchor
+from notifiers.pgschema import PostgresError, adopt_rows, migrate
 from notifiers.storeapi import (
     NOTIFICATION_COLUMNS,
     DedupRow,
     DeliveryRow,
     notification_from_row,
 )
-
-MIGRATION_LOCK = 0x666C7578_0001  # "flux" + 1: serialises schema changes across replicas
-WRITER_LOCK = 0x666C7578_0002  # held by the one bridge writing to this database
-
-# Each entry moves the schema one version up; never edit an applied one, append.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE events (
-        seq BIGINT PRIMARY KEY,
-        id TEXT NOT NULL,
-        received_at DOUBLE PRECISION NOT NULL,
-        source TEXT NOT NULL,
-        object_key TEXT NOT NULL,
-        decision TEXT NOT NULL,
-        body TEXT NOT NULL,
-        raw TEXT NOT NULL
-    );
-    CREATE INDEX events_by_object ON events (object_key, received_at);
-    CREATE TABLE deliveries (
-        id BIGINT PRIMARY KEY,
-        event_seq BIGINT NOT NULL,
-        destination TEXT NOT NULL,
-        group_key TEXT NOT NULL,
-        route TEXT NOT NULL,
-        status TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        due_at DOUBLE PRECISION NOT NULL,
-        group_interval DOUBLE PRECISION NOT NULL,
-        notification_id BIGINT
-    );
-    CREATE INDEX deliveries_by_status ON deliveries (status);
-    CREATE TABLE notifications (
-        id BIGINT PRIMARY KEY,
-        destination TEXT NOT NULL,
-        group_key TEXT NOT NULL,
-        idempotency_key TEXT NOT NULL,
-        status TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at DOUBLE PRECISION NOT NULL,
-        last_attempt_at DOUBLE PRECISION,
-        last_error TEXT NOT NULL DEFAULT '',
-        last_status_code INTEGER,
-        delivered_at DOUBLE PRECISION,
-        total_events INTEGER NOT NULL,
-        delivery_ids TEXT NOT NULL,
-        object_keys TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        clusters TEXT NOT NULL DEFAULT '[]',
-        requeued INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX notifications_by_status ON notifications (status, destination);
-    CREATE TABLE dedup_state (
-        key TEXT PRIMARY KEY,
-        status TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        revision TEXT NOT NULL,
-        at DOUBLE PRECISION NOT NULL,
-        was_bad INTEGER NOT NULL,
-        applied_revision TEXT NOT NULL
-    );
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
-    CREATE TABLE thread_anchors (
-        destination TEXT NOT NULL,
-        incident TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        ts TEXT NOT NULL,
-        opened_at DOUBLE PRECISION NOT NULL,
-        state TEXT NOT NULL,
-        closed INTEGER NOT NULL,
-        updated_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (destination, incident)
-    );
-    CREATE TABLE groups (
-        destination TEXT NOT NULL,
-        group_key TEXT NOT NULL,
-        last_flush_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (destination, group_key)
-    );
-    """,
-    # 2: a replayed notification's retry budget restarts from here (see maintenance.replay)
-    "ALTER TABLE notifications ADD COLUMN retry_since DOUBLE PRECISION;",
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class PostgresError(Exception):
-    """The PostgreSQL outbox cannot be used; the message names the cause, never the DSN."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +45,9 @@ class PostgresSettings:
     sslcert: Path | None = None
     sslkey: Path | None = None
     connect_timeout: float = 5.0
+    # How long a replica's claim on a destination lasts unless renewed (every third of it): a
+    # replica that dies hands its destinations to the others after at most this long.
+    lease: float = 15.0
 
     def dsn(self) -> str:
         if self.dsn_file is not None:
@@ -171,24 +83,6 @@ def connect(settings: PostgresSettings) -> psycopg.Connection[Any]:
         raise PostgresError(f"cannot connect to PostgreSQL: {_why(exc)}") from None
 
 
-def migrate(conn: psycopg.Connection[Any]) -> int:
-    """Bring the schema to ``SCHEMA_VERSION``; returns the version found before."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS fluxwatch_schema (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM fluxwatch_schema").fetchone()
-        found = int(row[0]) if row and row[0] is not None else 0
-        if found > SCHEMA_VERSION:
-            raise PostgresError(
-                f"the outbox schema is version {found}, newer than this bridge's "
-                f"{SCHEMA_VERSION}: upgrade the bridge"
-            )
-        for version in range(found + 1, SCHEMA_VERSION + 1):
-            conn.execute(MIGRATIONS[version - 1])
-            conn.execute("INSERT INTO fluxwatch_schema (version) VALUES (%s)", (version,))
-    return found
-
-
 class PostgresStore:
     """``notifiers.storeapi.OutboxStore`` on one PostgreSQL connection of the writer thread."""
 
@@ -207,12 +101,6 @@ class PostgresStore:
         conn = connect(self.settings)
         try:
             migrate(conn)
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK,)).fetchone()
-            if not (row and row[0]):
-                raise PostgresError(
-                    "another bridge is writing to this PostgreSQL outbox; "
-                    "run one bridge per database"
-                )
         except psycopg.Error as exc:
             conn.close()
             raise PostgresError(f"cannot prepare the PostgreSQL outbox: {_why(exc)}") from None
@@ -223,12 +111,12 @@ class PostgresStore:
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()  # ends the session: the writer lock is free again
+            self._conn.close()
             self._conn = None
 
     def reconnect(self) -> None:
         if self._conn is not None:
-            self._conn.close()  # a dead session: its writer lock went with it
+            self._conn.close()
             self._conn = None
         self._in_tx = False
         self.open()
@@ -322,7 +210,9 @@ class PostgresStore:
         return int(row[0]) if row else 0
 
     def clear_requeued(self) -> None:
-        self.conn.execute("UPDATE notifications SET requeued = 0 WHERE requeued = 1")
+        """Nothing: a replay flag is taken by ``take_requeued`` (of any replica), which tells
+        the destination's holder; clearing it at one replica's start would hide it from the
+        holder."""
 
     def write_dedup_snapshot(self, rows: Sequence[DedupRow], seq: int) -> None:
         with self.conn.cursor() as cur:
@@ -390,10 +280,10 @@ class PostgresStore:
             "UPDATE deliveries SET status = 'batched', notification_id = %s WHERE id = ANY(%s)",
             (n.id, list(delivery_ids)),
         )
-        conn.execute(
+        conn.execute(  # the window closes with the flush
             "INSERT INTO groups (destination, group_key, last_flush_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (destination, group_key) DO UPDATE SET "
-            "last_flush_at = excluded.last_flush_at",
+            "last_flush_at = excluded.last_flush_at, due_at = NULL, opened_at = NULL",
             (n.destination, n.group_key, n.created_at),
         )
 
@@ -413,7 +303,9 @@ class PostgresStore:
             "UPDATE notifications SET status = %s, attempts = %s, next_attempt_at = %s, "
             "last_attempt_at = %s, last_error = %s, last_status_code = %s, "
             "delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END "
-            "WHERE id = %s RETURNING delivery_ids",
+            # A replica that lost its lease while sending never overwrites the outcome the
+            # destination's next holder recorded.
+            "WHERE id = %s AND status = 'pending' RETURNING delivery_ids",
             (
                 status,
                 attempts,
@@ -479,6 +371,8 @@ class PostgresStore:
             found.setdefault(destination, []).append(nid)
         for ids in found.values():
             ids.sort()
+        # The replica that took the flags may not hold the destination: tell its holder.
+        pgshared.notify(self.conn, {d: ids[0] for d, ids in found.items()})
         return found
 
     def pending_counts(self) -> dict[str, tuple[int, float]]:
@@ -504,6 +398,8 @@ class PostgresStore:
     ) -> dict[str, int]:
         conn, cutoff = self.conn, now - retention
         removed: dict[str, int] = {}
+        if not pgshared.try_lock(conn, pgshared.PRUNE_LOCK):
+            return removed  # another replica is pruning
         old_dead = conn.execute(
             "DELETE FROM notifications WHERE status = 'dead' AND created_at < %s "
             "RETURNING delivery_ids",
@@ -525,8 +421,9 @@ class PostgresStore:
             cutoff,
         )
         removed["events"] = delete(
+            # (no snapshot mark to respect: replicas write de-duplication state every
+            # transaction, and never replay events into it)
             "DELETE FROM events WHERE received_at < %s "
-            "AND seq <= (SELECT coalesce(max(value), 0) FROM meta WHERE key = 'dedup_seq') "
             "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq "
             "AND d.status NOT IN ('delivered', 'cancelled'))",
             cutoff,
@@ -538,7 +435,9 @@ class PostgresStore:
         removed["thread_anchors"] = delete(
             "DELETE FROM thread_anchors WHERE closed = 1 AND updated_at < %s", cutoff
         )
-        removed["groups"] = delete("DELETE FROM groups WHERE last_flush_at < %s", cutoff)
+        removed["groups"] = delete(
+            "DELETE FROM groups WHERE last_flush_at < %s AND due_at IS NULL", cutoff
+        )
         return removed
 
     def replay(self, ids: Iterable[int], *, now: float) -> int:
@@ -612,18 +511,23 @@ def copy_from_sqlite(settings: PostgresSettings, source: Any) -> dict[str, int]:
     PostgreSQL outbox, in one transaction: pending, delivered and dead notifications, the
     events and deliveries behind them, de-duplication state, groups and thread anchors.
 
-    Refused while a bridge writes to the database or when it already holds events.
+    Refused when the database already holds events or notifications, or a bridge replica
+    has used it.
     """
     store = PostgresStore(settings)
-    store.open()  # migrates, and holds the writer lock: no bridge runs meanwhile
+    store.open()
     copied: dict[str, int] = {}
     try:
         conn = store.conn
         row = conn.execute(
-            "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM notifications)"
+            "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM notifications) "
+            "+ (SELECT count(*) FROM replicas)"
         ).fetchone()
         if row and row[0]:
-            raise PostgresError("the PostgreSQL outbox is not empty; migrate into a new database")
+            raise PostgresError(
+                "the PostgreSQL outbox is not empty or a bridge has used it; "
+                "migrate into a new database before starting bridges on it"
+            )
         with conn.transaction(), conn.cursor() as cur:
             for table in TABLES:
                 columns = [r[1] for r in source.execute(f"PRAGMA table_info({table})")]
@@ -634,6 +538,7 @@ def copy_from_sqlite(settings: PostgresSettings, source: Any) -> dict[str, int]:
                         copy.write_row(values)
                         count += 1
                 copied[table] = count
+            adopt_rows(conn)  # open windows and sequences, as replicas expect them
     except psycopg.Error as exc:
         raise PostgresError(f"cannot copy into the PostgreSQL outbox: {_why(exc)}") from None
     finally:

@@ -22,7 +22,8 @@ from notifiers.admin import (
     with_readable_times,
 )
 from notifiers.configkit import ConfigError, parse_duration
-from notifiers.pgstore import PostgresError, PostgresSettings, copy_from_sqlite, open_admin
+from notifiers.pgschema import PostgresError
+from notifiers.pgstore import PostgresSettings, copy_from_sqlite, open_admin
 from notifiers.rolloutpg import copy_from_sqlite as copy_rollouts_from_sqlite
 
 

@@ -1,5 +1,6 @@
 """The PostgreSQL outbox creates and migrates its schema once, even with replicas starting at
-the same moment, lets one bridge write at a time, and explains an unreachable database."""
+the same moment, carries a single-writer database's waiting work over to the replicas' schema,
+and explains an unreachable database."""
 
 from __future__ import annotations
 
@@ -10,14 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from notifiers.pgstore import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    PostgresError,
-    PostgresSettings,
-    PostgresStore,
-    migrate,
-)
+from notifiers.pgschema import MIGRATIONS, SCHEMA_VERSION, PostgresError, migrate
+from notifiers.pgstore import PostgresSettings, PostgresStore
 
 
 def settings_for(dsn: str, tmp_path: Path) -> PostgresSettings:
@@ -74,18 +69,43 @@ def test_newer_schema_than_the_bridge_refuses_to_start(postgres_dsn: str) -> Non
             migrate(conn)
 
 
-def test_one_bridge_writes_to_a_database_at_a_time(postgres_dsn: str, tmp_path: Path) -> None:
-    first, second = PostgresStore(settings_for(postgres_dsn, tmp_path)), None
-    first.open()
-    try:
-        second = PostgresStore(settings_for(postgres_dsn, tmp_path))
-        with pytest.raises(PostgresError, match="another bridge is writing"):
-            second.open()
-    finally:
-        first.close()
-    assert second is not None
-    second.open()  # the first one's session ended: its lock is free
-    second.close()
+def test_waiting_work_of_a_single_writer_database_is_adopted_by_replicas(
+    postgres_dsn: str,
+) -> None:
+    """Version 2 kept group windows in the writer's memory: after the migration to version 3
+    the windows of waiting deliveries are rows, and new ids continue above the old ones."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE fluxwatch_schema (version INTEGER NOT NULL)")
+        conn.execute(MIGRATIONS[0])
+        conn.execute(MIGRATIONS[1])
+        conn.execute("INSERT INTO fluxwatch_schema VALUES (1), (2)")
+        conn.execute(
+            "INSERT INTO events (seq, id, received_at, source, object_key, decision, body, raw) "
+            "VALUES (7, 'e7', 100, 'flux', 'c/K/ns/a', 'new', '{}', '{}')"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (id, event_seq, destination, group_key, route, status, "
+            "created_at, due_at, group_interval) VALUES "
+            "(11, 7, 'slack', 'g1', 'r', 'pending', 100, 130, 300), "
+            "(12, 7, 'slack', 'g1', 'r', 'pending', 101, 130, 300), "
+            "(13, 7, 'ci', 'g2', 'r', 'batched', 90, 90, 0)"
+        )
+        conn.execute(
+            "INSERT INTO notifications (id, destination, group_key, idempotency_key, status, "
+            "created_at, next_attempt_at, total_events, delivery_ids, object_keys, payload) "
+            "VALUES (5, 'ci', 'g2', 'k', 'pending', 90, 90, 1, '[13]', '[]', '[]')"
+        )
+        assert migrate(conn) == 2
+        windows = conn.execute(
+            "SELECT destination, group_key, due_at, group_interval, opened_at FROM groups"
+        ).fetchall()
+        ids = conn.execute(
+            "SELECT nextval('event_seqs'), nextval('delivery_ids'), nextval('notification_ids')"
+        ).fetchone()
+        order = conn.execute("SELECT destination, last_notification FROM destination_order")
+        assert order.fetchall() == [("ci", 5)]
+    assert windows == [("slack", "g1", 130.0, 300.0, 100.0)]
+    assert ids == (8, 14, 6)
 
 
 def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
