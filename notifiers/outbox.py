@@ -439,14 +439,7 @@ class Outbox:
             else:
                 conn.begin()
                 conn.write_ingest_rows(rows)
-                for op in batch:
-                    if op.kind == "record":
-                        self._record(conn, op.args)
-                        results.append(None)
-                    elif op.kind == "call":
-                        results.append(op.args(conn))
-                    else:
-                        results.append(None)
+                results = self._run_ops(conn, batch)
                 created = self._flush_due(conn, now)
                 if self._dirty_dedup and now >= self._next_snapshot:
                     self._snapshot_dedup(conn, now)
@@ -457,6 +450,19 @@ class Outbox:
         if self.on_commit_batch is not None:
             self.on_commit_batch(len(batch) + len(ingested))
         self._complete(batch, results, created, None, ingested)
+
+    def _run_ops(self, conn: OutboxStore, batch: list[WriterOp]) -> list[Any]:
+        """The batch's attempt records and calls, inside the open transaction; one result each."""
+        results: list[Any] = []
+        for op in batch:
+            if op.kind == "record":
+                self._record(conn, op.args)
+                results.append(None)
+            elif op.kind == "call":
+                results.append(op.args(conn))
+            else:
+                results.append(None)
+        return results
 
     def _transaction_failed(self, conn: OutboxStore, batch: list[WriterOp], exc: Exception) -> None:
         """Nothing of the batch was stored: its senders are told so (intake answers 503)."""

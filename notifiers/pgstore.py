@@ -215,21 +215,12 @@ class PostgresStore:
         holder."""
 
     def write_dedup_snapshot(self, rows: Sequence[DedupRow], seq: int) -> None:
-        with self.conn.cursor() as cur:
-            if rows:
-                cur.executemany(
-                    "INSERT INTO dedup_state (key, status, reason, revision, at, was_bad, "
-                    "applied_revision) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (key) DO UPDATE SET status = excluded.status, "
-                    "reason = excluded.reason, revision = excluded.revision, at = excluded.at, "
-                    "was_bad = excluded.was_bad, applied_revision = excluded.applied_revision",
-                    rows,
-                )
-            cur.execute(
-                "INSERT INTO meta (key, value) VALUES ('dedup_seq', %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (seq,),
-            )
+        pgshared.write_dedup(self.conn, rows)
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('dedup_seq', %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (seq,),
+        )
 
     def cancel_deliveries(self, ids: Sequence[int]) -> None:
         self.conn.execute(

@@ -112,14 +112,7 @@ class SharedOutbox(Outbox):
                     flat = self._ingest(items, now)
                     it = iter(flat)
                     ingested = [(fut, [next(it) for _ in its]) for its, fut in requests]
-                for op in batch:
-                    if op.kind == "record":
-                        self._record(conn, op.args)
-                        results.append(None)
-                    elif op.kind == "call":
-                        results.append(op.args(conn))
-                    else:
-                        results.append(None)
+                results = self._run_ops(conn, batch)
                 conn.commit()
             except Exception as exc:
                 self._transaction_failed(conn, batch, exc)
