@@ -24,7 +24,9 @@ import psycopg
 from notifiers import pgshared, storeapi
 from notifiers.dedup import DedupState
 from notifiers.model import Notification, ThreadAnchor
-from notifiers.pgschema import PostgresError as PostgresError  # raised to the callers of this module
+from notifiers.pgschema import (
+    PostgresError as PostgresError,  # raised to the callers of this module
+)
 from notifiers.pgschema import adopt_rows, migrate
 from notifiers.storeapi import (
     NOTIFICATION_COLUMNS,
