@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from aiohttp import web
 
-from notifiers import pgstore, rolloutpg
+from notifiers import pgschema, rolloutpg
 from notifiers.config import config_from_mapping
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event
@@ -311,7 +311,7 @@ def test_replicas_starting_together_create_the_rollout_schema_once(postgres_dsn:
         try:
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
                 barrier.wait()
-                pgstore.migrate(conn)  # the outbox's schema beside it, in the same database
+                pgschema.migrate(conn)  # the outbox's schema beside it, in the same database
                 found.append(rolloutpg.migrate(conn))
         except BaseException as exc:  # reported below
             errors.append(exc)
@@ -336,7 +336,7 @@ def test_replicas_starting_together_create_the_rollout_schema_once(postgres_dsn:
             )
         }
     assert versions == list(range(1, rolloutpg.SCHEMA_VERSION + 1))
-    assert len(outbox_versions) == pgstore.SCHEMA_VERSION  # the two schemas do not collide
+    assert len(outbox_versions) == pgschema.SCHEMA_VERSION  # the two schemas do not collide
     assert set(rolloutpg.TABLES) <= tables
 
 
