@@ -5,7 +5,8 @@ a bridge over HTTP with the token, then one commit rolls out: 10 clusters apply 
 round. Printed: the time and bridge-side cost of a full-fleet report and of a rollout step, how
 many commit statuses reached (a local fake) GitHub for the whole rollout (GitHub caps a commit
 and context at 1,000), and the same step's cost with only parsing (the ceiling, no storage) as
-the baseline measured in the same run.
+the baseline measured in the same run. The bridge runs twice: with the rollout state in
+``rollouts.sqlite3``, then in a local PostgreSQL 15 (fsync on) as with ``bridge.outbox.postgres``.
 
 Environment: ``BENCH_ROLLOUT_CLUSTERS`` (500), ``BENCH_ROLLOUT_OBJECTS`` (20).
 """
@@ -71,7 +72,7 @@ def shard_of(index: int) -> int:
     return index % SHARDS
 
 
-async def main_async() -> None:
+async def main_async(store: str = "sqlite", postgres_dsn: str = "") -> None:
     names = [f"prod-{i:04d}" for i in range(CLUSTERS)]
     github = await FakeGitHub(token="gh").start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,6 +86,7 @@ async def main_async() -> None:
                     "state_dir": str(base / "state"),
                     "exporters": {"token_file": str(base / "token")},
                     "rollouts": {"status_interval": "2s"},
+                    **postgres_outbox(base, postgres_dsn),
                     "destinations": {
                         "github": {
                             "type": "github",
@@ -121,7 +123,7 @@ async def main_async() -> None:
                 )
             full_wall, full_cpu = time.perf_counter() - t0, time.process_time() - cpu0
             print(
-                f"full-fleet report ({CLUSTERS} clusters x {OBJECTS} objects): "
+                f"[{store}] full-fleet report ({CLUSTERS} clusters x {OBJECTS} objects): "
                 f"{full_wall * 1000:.0f} ms wall, {full_cpu * 1000:.0f} ms CPU"
             )
 
@@ -171,12 +173,13 @@ async def main_async() -> None:
     cpu = statistics.median(cpu_steps) * 1000
     base_cpu = statistics.median(baseline) * 1000
     print(
-        f"rollout step (10 clusters, one shard's report): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+        f"[{store}] rollout step (10 clusters, one shard's report): p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms, "
         f"CPU {cpu:.2f} ms (parse-only baseline {base_cpu:.2f} ms, ratio {cpu / base_cpu:.1f}x)"
     )
     print(
-        f"rollout of {CLUSTERS} clusters: {rollout_wall:.1f} s wall; GitHub statuses for the "
-        f"fleet context: {len(statuses)} (cap 1,000), last: {statuses[-1]['description']!r}"
+        f"[{store}] rollout of {CLUSTERS} clusters: {rollout_wall:.1f} s wall; GitHub statuses "
+        f"for the fleet context: {len(statuses)} (cap 1,000), last: {statuses[-1]['description']!r}"
     )
 
 
@@ -219,6 +222,17 @@ def exporter_scan() -> None:
     )
 
 
+def postgres_outbox(base: Path, dsn: str) -> dict[str, Any]:
+    if not dsn:
+        return {}
+    (base / "outbox.dsn").write_text(dsn)
+    return {"outbox": {"postgres": {"dsn_file": str(base / "outbox.dsn")}}}
+
+
 def main() -> None:
+    from tests.postgres import running_postgres
+
     exporter_scan()
     asyncio.run(main_async())
+    with running_postgres(durable=True) as server:
+        asyncio.run(main_async("postgres", server.dsn(server.new_database())))

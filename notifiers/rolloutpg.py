@@ -44,6 +44,18 @@ MIGRATION_LOCK = 0x666C7578_0100
 WRITE_LOCK = 0x666C7578_0101
 CLAIM_CLASS = 0x666C7872  # "flxr": the first key of a (class, key hash) claim lock
 
+# A replica that stops answering must not hold the others up for long: a transaction left
+# open (holding WRITE_LOCK) ends after 30 s, a report waits at most 10 s for the lock (then
+# 503, and the exporter sends it again), and the server drops a vanished replica's session,
+# with its claims, after about 25 s instead of the operating system's two hours.
+SESSION_SETTINGS = (
+    ("idle_in_transaction_session_timeout", "30s"),
+    ("lock_timeout", "10s"),
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+)
+
 # Each entry moves the schema one version up; never edit an applied one, append.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -144,6 +156,8 @@ def open_connection(settings: PostgresSettings, *, create: bool) -> RolloutConne
                     "no rollout state in the PostgreSQL database (has a bridge run on it?)"
                 )
         conn.execute(f"SET search_path TO {SCHEMA}")
+        for setting, value in SESSION_SETTINGS:
+            conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
     except psycopg.Error as exc:
         conn.close()
         raise PostgresError(f"cannot prepare the PostgreSQL rollout state: {_why(exc)}") from None

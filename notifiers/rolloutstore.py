@@ -212,28 +212,20 @@ def apply_report(
             "seen_at=excluded.seen_at",
             (shard, total_shards, int(synced), now),
         )
+        gone: list[tuple[str, ...]] = []
+        changed: list[tuple[Any, ...]] = []
+        stored = _objects_of_clusters(conn, list(clusters))
         for cluster, objects in clusters.items():
-            old = {
-                (r[1], r[2], r[3]): _object(r)
-                for r in conn.execute(
-                    f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE cluster=?", (cluster,)
-                )
-            }
+            old = stored.get(cluster, {})
             new = {o.identity: o for o in objects}
             for identity in old.keys() - new.keys():
-                conn.execute(
-                    "DELETE FROM objects WHERE kind=? AND namespace=? AND name=? AND cluster=?",
-                    (*identity, cluster),
-                )
+                gone.append((*identity, cluster))
                 touched.add(identity)
             for identity, obj in new.items():
                 before = old.get(identity)
                 if before is not None and _same(before, obj):
                     continue  # keep observed_at: when it applied matters, not when re-reported
-                conn.execute(
-                    f"INSERT INTO objects ({_OBJECT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    f"ON CONFLICT (kind, namespace, name, cluster) DO UPDATE SET {_OBJECT_UPDATE}",
+                changed.append(
                     (
                         cluster,
                         obj.kind,
@@ -250,9 +242,21 @@ def apply_report(
                         obj.observed_at,
                         obj.origin_revision,
                         obj.origin_of,
-                    ),
+                    )
                 )
                 touched.add(identity)
+        # in batches: one round trip for many rows on PostgreSQL
+        if gone:
+            conn.executemany(
+                "DELETE FROM objects WHERE kind=? AND namespace=? AND name=? AND cluster=?", gone
+            )
+        if changed:
+            conn.executemany(
+                f"INSERT INTO objects ({_OBJECT_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (kind, namespace, name, cluster) DO UPDATE SET {_OBJECT_UPDATE}",
+                changed,
+            )
         complete = shards_complete(conn)
         for identity in sorted(touched):
             started.extend(_advance(conn, identity, now, complete))
@@ -261,6 +265,22 @@ def apply_report(
         conn.execute("ROLLBACK")
         raise
     return ReportResult(frozenset(touched), tuple(started))
+
+
+def _objects_of_clusters(
+    conn: RolloutConn, clusters: Sequence[str], chunk: int = 500
+) -> dict[str, dict[Identity, ClusterObject]]:
+    """The stored objects of ``clusters``, a few queries for a whole fleet's report."""
+    out: dict[str, dict[Identity, ClusterObject]] = {}
+    for start in range(0, len(clusters), chunk):
+        some = clusters[start : start + chunk]
+        marks = ", ".join("?" * len(some))
+        for r in conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE cluster IN ({marks})", some
+        ):
+            obj = _object(r)
+            out.setdefault(obj.cluster, {})[obj.identity] = obj
+    return out
 
 
 def _same(a: ClusterObject, b: ClusterObject) -> bool:

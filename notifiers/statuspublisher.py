@@ -337,12 +337,15 @@ class StatusPublisher:
         return int(due) == 0
 
     async def _run(self) -> None:
-        # After a restart, every current rollout is compared with what was posted.
-        current = await self.store.call(current_rollouts)
-        self._dirty |= {r.identity for r in current}
+        looked = False
         while True:
             self._busy = True
             try:
+                if not looked:
+                    # After a restart, every current rollout is compared with what was posted.
+                    current = await self.store.call(current_rollouts)
+                    self._dirty |= {r.identity for r in current}
+                    looked = True
                 now = self.clock()
                 for identity, due in list(self._chat_due.items()):
                     if due <= now:
