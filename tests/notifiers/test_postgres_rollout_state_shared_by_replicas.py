@@ -3,9 +3,9 @@ replicas: exporter reports of one rollout arriving at two replicas at the same m
 rollout with one count, and the fleet commit status ends on one final post with the full count,
 never an older count after a newer one; the chat line of each step is sent once.
 
-Two replicas' rollout services (the part of the bridge that owns the rollout state) run in this
-process, each on its own HTTP listener and database session, on one real PostgreSQL database;
-a fake GitHub enforces the commit-status API.
+Two bridges run in this process as replicas, each on its own HTTP listener and database
+sessions, on one real PostgreSQL database; a fake GitHub enforces the commit-status API and the
+fleet chat line reaches a webhook through the shared outbox.
 """
 
 from __future__ import annotations
@@ -18,27 +18,22 @@ import random
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psycopg
 import pytest
-from aiohttp import web
 
 from notifiers import pgschema, rolloutpg
-from notifiers.config import config_from_mapping
-from notifiers.metrics import BridgeMetrics
-from notifiers.model import Event
+from notifiers.app import Bridge
 from notifiers.pgstore import PostgresError, PostgresSettings
-from notifiers.providers import PROVIDERS
-from notifiers.rolloutconfig import ExportersConfig, RolloutsConfig
 from notifiers.rolloutpg import PostgresRolloutStore
 from notifiers.rollouts import parse_object
-from notifiers.rolloutservice import RolloutService
 from notifiers.rolloutstore import objects_of
-from notifiers.statuspublisher import targets_from
+from tests.notifiers import fakes
+from tests.notifiers.fakes import FakeDestination, bridge_config, fast_webhook, make_bridge
 from tests.pipelines.bridgeharness import TOKEN, podinfo_object, until
 from tests.pipelines.githosts import FakeGitHost, FakeGitHub
 
@@ -58,43 +53,11 @@ def obj(applied: str, wanted: str = "") -> dict[str, Any]:
 
 
 class Replica:
-    """One bridge replica's rollout service on its own loopback listener and database session;
-    the fleet chat events it submits are kept in ``chat``."""
+    """One bridge replica, serving the exporter intake and ``/rollouts`` on loopback."""
 
-    def __init__(self, dsn_file: Path, targets: Sequence[Any]) -> None:
-        self.chat: list[Event] = []
-        self.service = RolloutService(
-            state_dir=dsn_file.parent / "unused",
-            exporters=ExportersConfig(tokens=(TOKEN,)),
-            rollouts=RolloutsConfig(status_interval=0.0),
-            metrics=BridgeMetrics(),
-            submit=self._submit,
-            max_body_bytes=1 << 20,
-            status_targets=targets,
-            fleet_chat=True,
-            postgres=PostgresSettings(dsn_file=dsn_file),
-        )
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def _submit(self, events: Sequence[Event]) -> None:
-        self.chat.extend(events)
-
-    async def start(self) -> None:
-        app = web.Application()
-        self.service.add_routes(app)
-        self.service.start()
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-        await self.service.stop()
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.url = bridge.url
 
     async def view(self) -> list[dict[str, Any]]:
         async with aiohttp.ClientSession() as http, http.get(self.url + "/rollouts") as resp:
@@ -104,36 +67,48 @@ class Replica:
 
 @contextlib.asynccontextmanager
 async def two_replicas(
-    tmp_path: Path, dsn: str, github: FakeGitHost
+    tmp_path: Path, github: FakeGitHost, chat: FakeDestination, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[Replica, Replica]]:
-    dsn_file = tmp_path / "outbox.dsn"
-    dsn_file.write_text(dsn)
+    """Two bridges on one PostgreSQL database (``fakes.OUTBOX_POSTGRES_DSN``): commit statuses
+    to ``github``, the fleet rollout line through a ``fleet_rollouts`` route to ``chat``."""
     (tmp_path / "gh").write_text("gh-token")
-    config = config_from_mapping(
+    (tmp_path / "exporter-token").write_text(TOKEN)
+    doc = bridge_config(
+        tmp_path / "state",
         {
-            "bridge": {
-                "state_dir": str(tmp_path / "state"),
-                "destinations": {
-                    "github": {
-                        "type": "github",
-                        "base_url": github.url,
-                        "hosts": ["github.com"],
-                        "token_file": str(tmp_path / "gh"),
-                    }
-                },
-            }
+            "github": {
+                "type": "github",
+                "base_url": github.url,
+                "hosts": ["github.com"],
+                "token_file": str(tmp_path / "gh"),
+            },
+            "releases": fast_webhook(chat.url),
         },
-        base_dir=tmp_path,
+        {
+            "group_wait": "0s",
+            "routes": [
+                {
+                    "name": "releases",
+                    "matchers": ['source="rollout"'],
+                    "destinations": ["releases"],
+                    "fleet_rollouts": True,
+                }
+            ],
+        },
+        exporters={"token_file": str(tmp_path / "exporter-token")},
+        rollouts={"status_interval": "0s"},
     )
-    targets = targets_from(config.destinations, PROVIDERS)
-    replicas = (Replica(dsn_file, targets), Replica(dsn_file, targets))
+    bridges: list[Bridge] = []
     try:
-        # both at once: the schema is created once, under its advisory lock
-        await asyncio.gather(*(r.start() for r in replicas))
-        yield replicas
+        for name in ("replica-a", "replica-b"):
+            monkeypatch.setenv("FLUXWATCH_REPLICA_ID", name)
+            bridge = make_bridge(doc, listen=("127.0.0.1", 0))
+            bridges.append(bridge)
+            await bridge.start()
+        yield Replica(bridges[0]), Replica(bridges[1])
     finally:
-        for replica in replicas:
-            await replica.stop()
+        for bridge in bridges:
+            await bridge.stop()
 
 
 async def post_report(
@@ -172,7 +147,7 @@ def applied_count(description: str) -> int:
 
 async def settled(replicas: Sequence[Replica]) -> bool:
     for r in replicas:
-        if not await r.service.statuses.idle():
+        if not await r.bridge.rollouts.statuses.idle():
             return False
     return True
 
@@ -182,13 +157,36 @@ def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in ("age_seconds", "slowest")} for r in rows]
 
 
+@pytest.fixture
+def shared_database(postgres_dsn: str) -> Iterator[str]:
+    fakes.OUTBOX_POSTGRES_DSN = postgres_dsn  # bridge_config points every replica at it
+    yield postgres_dsn
+    fakes.OUTBOX_POSTGRES_DSN = None
+
+
+def fleet_lines(chat: FakeDestination, commit: str) -> list[str]:
+    """The fleet rollout lines of ``commit`` the chat destination applied, once per delivery."""
+    return [
+        str(e["message"])
+        for e in chat.applied_events()
+        if e.get("source") == "rollout" and str(e.get("revision", "")).endswith(commit)
+    ]
+
+
+def final_line_delivered(chat: FakeDestination, commit: str) -> bool:
+    return any("rolled out to 40/40" in line for line in fleet_lines(chat, commit))
+
+
 async def test_reports_at_two_replicas_make_one_rollout_and_one_final_status(
-    tmp_path: Path, postgres_dsn: str
+    tmp_path: Path,
+    shared_database: str,
+    destination: FakeDestination,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     github = await FakeGitHub(token="gh-token").start()
     rng = random.Random(7)
     try:
-        async with two_replicas(tmp_path, postgres_dsn, github) as replicas:
+        async with two_replicas(tmp_path, github, destination, monkeypatch) as replicas:
             state = {c: obj(REV_A) for c in CLUSTERS}
             views = await roll_out(replicas, state, REV_A, rng)
             for commit in COMMITS:
@@ -201,6 +199,9 @@ async def test_reports_at_two_replicas_make_one_rollout_and_one_final_status(
                         state[c] = obj(revision)
                     await report_everything(replicas, state, rng)
                 views = await roll_out(replicas, state, revision, rng)
+            for commit in COMMITS:
+                final = functools.partial(final_line_delivered, destination, commit)
+                await until(final, f"the final fleet line of {commit[:7]} delivered")
     finally:
         await github.stop()
 
@@ -224,7 +225,7 @@ async def test_reports_at_two_replicas_make_one_rollout_and_one_final_status(
         assert shown[-1] == ("success", f"applied on {len(CLUSTERS)}/{len(CLUSTERS)} clusters")
 
         # Each chat line of the rollout went out once, from one replica or the other.
-        lines = [e.message for r in replicas for e in r.chat if e.revision.endswith(commit)]
+        lines = fleet_lines(destination, commit)
         assert len(lines) == len(set(lines)), lines
         assert sum("rolled out to 40/40" in line for line in lines) == 1, lines
 
