@@ -500,14 +500,23 @@ class StatusPublisher:
         if why:
             skips.append((target.destination, rollout_id, why))
         if not queue:
-            # A queued older wish that is now moot (the host already shows this) goes away.
-            if not why:
-                conn.execute(
-                    "DELETE FROM status_queue WHERE destination=? AND sha=? AND context=? "
-                    "AND dead=0",
-                    key,
-                )
-            return
+            if why:
+                return
+            claim = _status_key(*key)
+            if self.store.try_claim(conn, claim):
+                # A queued older wish that is now moot (the host already shows this) goes away.
+                try:
+                    conn.execute(
+                        "DELETE FROM status_queue WHERE destination=? AND sha=? AND context=? "
+                        "AND dead=0",
+                        key,
+                    )
+                finally:
+                    self.store.release(conn, [claim])
+                return
+            # Another replica is posting a newer wish right now: once that lands, the host
+            # no longer shows this one, so this one follows it.
+            not_before = now
         payload = json.dumps(
             {"status": asdict(status), "repo": {"host": repo.host, "path": list(repo.path)}},
             sort_keys=True,

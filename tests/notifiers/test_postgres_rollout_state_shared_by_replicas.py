@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import json
 import random
 import re
 import threading
@@ -247,6 +248,78 @@ async def roll_out(
 
     views: list[list[dict[str, Any]]] = await until(finished, f"{revision} applied everywhere")
     return views
+
+
+async def test_a_status_back_to_what_the_host_showed_follows_another_replicas_post(
+    tmp_path: Path,
+    shared_database: str,
+    destination: FakeDestination,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The host shows "1/3"; another replica is posting "2/3" when a cluster falls back and the
+    verdict is "1/3" again: that must be posted after the "2/3", not dropped as already shown."""
+    commit = COMMITS[0]
+    revision = f"main@sha1:{commit}"
+    github = await FakeGitHub(token="gh-token").start()
+    dsn_file = tmp_path / "claimant.dsn"
+    dsn_file.write_text(shared_database)
+    other = PostgresRolloutStore(PostgresSettings(dsn_file=dsn_file))  # stands in for a replica
+
+    def queued() -> list[str]:
+        with psycopg.connect(shared_database) as conn:
+            rows = conn.execute(
+                f"SELECT payload FROM {rolloutpg.SCHEMA}.status_queue WHERE context = %s",
+                (FLEET,),
+            ).fetchall()
+        return [json.loads(r[0])["status"]["description"] for r in rows]
+
+    def fleet_posts() -> list[str]:
+        return [p["description"] for p in github.statuses(commit).get(FLEET, [])]
+
+    try:
+        async with two_replicas(tmp_path, github, destination, monkeypatch) as (first, _second):
+
+            async def report(applied: int) -> None:
+                states = {
+                    c: obj(revision) if i < applied else obj(REV_A, wanted=revision)
+                    for i, c in enumerate(("c1", "c2", "c3"))
+                }
+                await post_clusters(first, states)
+
+            await post_clusters(first, {c: obj(REV_A) for c in ("c1", "c2", "c3")})
+            await report(1)
+            await until(lambda: fleet_posts() == ["applied on 1/3 clusters"], "1/3 posted")
+            other.open()
+            key = f"status/github/{commit}/{FLEET}"
+            assert await other.call(lambda conn: other.try_claim(conn, key))  # posting now
+            await report(2)
+            await until(lambda: queued() == ["applied on 2/3 clusters"], "2/3 queued")
+            await report(1)  # a cluster falls back while "2/3" is being posted
+            await until(lambda: queued() == ["applied on 1/3 clusters"], "1/3 queued again")
+            other.close()  # the post is done (the stand-in sends nothing): "1/3" follows
+            await until(lambda: len(fleet_posts()) == 2, "1/3 posted again")
+            assert fleet_posts() == ["applied on 1/3 clusters"] * 2
+    finally:
+        other.close()
+        await github.stop()
+
+
+async def post_clusters(replica: Replica, states: dict[str, dict[str, Any]]) -> None:
+    doc = {
+        "shard": 0,
+        "total_shards": 1,
+        "synced": True,
+        "clusters": [{"cluster": c, "objects": [o]} for c, o in states.items()],
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            replica.url + "/exporter/v1/rollouts",
+            json=doc,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as resp,
+    ):
+        assert resp.status == 202, await resp.text()
 
 
 def test_a_claim_is_held_by_one_replica_and_freed_when_it_dies(

@@ -1,11 +1,9 @@
 """The pure decisions behind fleet rollouts and their commit statuses, table by table, with the
 clock passed in: who counts as applied/pending/failing, when a rollout starts or is superseded,
-what is pruned, and when a status is (not) posted again."""
+what is pruned, and when a status is (not) posted again. (The store's side, on SQLite and
+PostgreSQL: tests/notifiers/test_rollout_store_supersedes_and_prunes_on_both_stores.py.)"""
 
 from __future__ import annotations
-
-import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +20,6 @@ from notifiers.rollouts import (
     revisions_to_start,
     tally,
 )
-from notifiers.rolloutstore import all_rollouts, apply_report, connect, prune_rollouts
 from notifiers.statuspublisher import (
     Posted,
     StatusTarget,
@@ -150,33 +147,6 @@ def test_prunable_keeps_current_and_recent() -> None:
         rollout(C, 3, success_at=50.0),
     ]
     assert prunable(rollouts, {3}, now=1000.0, retention=500.0) == [1]
-
-
-def test_store_supersedes_prunes_and_bounds_history(tmp_path: Path) -> None:
-    conn: sqlite3.Connection = connect(tmp_path / "r.sqlite3")
-    revisions = [f"main@sha1:{i:040x}" for i in range(30)]
-    now = 1000.0
-    for i, revision in enumerate(revisions):
-        previous = revisions[i - 1] if i else revision
-        apply_report(
-            conn,
-            shard=0,
-            total_shards=1,
-            synced=True,
-            now=now + i,
-            clusters={"c1": [o("c1", previous, wanted=revision)]},
-        )
-    rows = all_rollouts(conn)
-    assert [r.revision for r in rows] == revisions
-    assert all(r.superseded_at is not None for r in rows[:-1])
-    assert rows[-1].superseded_at is None
-    assert (rows[-2].summary["pending"], rows[-2].summary["total"]) == (0, 1)
-    removed = prune_rollouts(conn, now=now + 40, retention=20.0)
-    kept = [r.revision for r in all_rollouts(conn)]
-    assert kept == revisions[-10:]  # superseded within the retention, plus the current one
-    assert removed == 20
-    prune_rollouts(conn, now=now + 10_000, retention=20.0)
-    assert [r.revision for r in all_rollouts(conn)] == revisions[-1:]  # current is never pruned
 
 
 def target(**kw: object) -> StatusTarget:
