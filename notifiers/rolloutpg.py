@@ -24,7 +24,6 @@ apply each step once. The SQL of ``notifiers.rolloutstore`` runs unchanged (``?`
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from psycopg.pq import TransactionStatus
 
 from notifiers.pgstore import PostgresError, PostgresSettings, QmarkConnection, _why, connect
 from notifiers.rolloutstore import FILENAME, RolloutConn, RolloutStore
+from notifiers.rolloutstore import connect as connect_sqlite
 
 T = TypeVar("T")
 SCHEMA = "fluxwatch_rollouts"
@@ -239,7 +239,7 @@ def copy_from_sqlite(settings: PostgresSettings, state_dir: Path) -> dict[str, i
     path = state_dir / FILENAME
     if not path.exists():
         return None
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    source = connect_sqlite(path)  # brings an older file's columns up to date, reads its WAL
     copied: dict[str, int] = {}
     try:
         target = open_connection(settings, create=True)
@@ -255,7 +255,6 @@ def copy_from_sqlite(settings: PostgresSettings, state_dir: Path) -> dict[str, i
                         "the PostgreSQL rollout state is not empty; migrate into a new database"
                     )
                 for table in TABLES:
-                    # an old state file may lack columns added since: PostgreSQL's defaults
                     names = ", ".join(r[1] for r in source.execute(f"PRAGMA table_info({table})"))
                     count = 0
                     with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
