@@ -16,6 +16,7 @@ MODULES = (
     "exporter_sync",
     "bridge",
     "pgsize",
+    "ha",
     "rollouts",
     "dashboards",
 )

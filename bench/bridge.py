@@ -139,6 +139,17 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+) -> bool:
+    """One request on a keep-alive connection; True when it was answered 2xx."""
+    writer.write(request_bytes(path, body))
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    await reader.readexactly(length)
+    return head[9:10] == b"2"
+
+
 async def send_exactly(port: int, path: str, bodies: list[bytes], connections: int = 16) -> int:
     """POST every body once over ``connections`` keep-alive connections; returns the 2xx count."""
     accepted = [0]
@@ -147,11 +158,8 @@ async def send_exactly(port: int, path: str, bodies: list[bytes], connections: i
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for body in bodies[offset::connections]:
-                writer.write(request_bytes(path, body))
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                await reader.readexactly(length)
-                accepted[0] += head[9:10] == b"2"
+                ok = await exchange(reader, writer, path, body)
+                accepted[0] += ok  # not `+= await`: that would read the count before waiting
         finally:
             writer.close()
             await writer.wait_closed()
@@ -269,30 +277,60 @@ def write_config(
     return path
 
 
-async def latency_phase(cwd: Path, tmp: Path, synchronous: str) -> dict[str, float]:
-    sent: dict[str, float] = {}
-    latencies: list[float] = []
-    all_in = asyncio.Event()
-    total = int(LATENCY_RATE * LATENCY_SECONDS)
+class LatencySink:
+    """The destination of a latency run, in the load generator's process so that send and
+    arrival times come from one clock: each event's latency from ``sent[name]`` to arrival."""
 
-    async def hook(request: web.Request) -> web.Response:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.all_in = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def _hook(self, request: web.Request) -> web.Response:
         doc = await request.json()
         now = time.perf_counter()
         for event in doc["data"]["events"]:
-            t0 = sent.get(event["name"])
+            t0 = self.sent.pop(event["name"], None)  # a redelivery is not a second latency
             if t0 is not None:
-                latencies.append(now - t0)
-        if len(latencies) >= total:
-            all_in.set()
+                self.latencies.append(now - t0)
+        if len(self.latencies) >= self.total:
+            self.all_in.set()
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    dest_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async def start(self) -> int:
+        """Starts listening; returns the port."""
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def wait_all_in(self, within: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.all_in.wait(), within)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def summary(self) -> dict[str, float]:
+        latencies = sorted(self.latencies)
+        return {
+            "delivered": len(latencies),
+            "sent": self.total,
+            "p50": statistics.median(latencies) if latencies else float("nan"),
+            "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+        }
+
+
+async def latency_phase(cwd: Path, tmp: Path, synchronous: str) -> dict[str, float]:
+    total = int(LATENCY_RATE * LATENCY_SECONDS)
+    sink = LatencySink(total)
+    dest_port = await sink.start()
     cfg = write_config(tmp / "lat", dest_port=dest_port, group_wait="0s", synchronous=synchronous)
     proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
     try:
@@ -304,29 +342,45 @@ async def latency_phase(cwd: Path, tmp: Path, synchronous: str) -> dict[str, flo
             if delay > 0:
                 await asyncio.sleep(delay)
             body = flux_event(10_000_000 + i)
-            sent[f"app-{10_000_000 + i}"] = time.perf_counter()
-            writer.write(request_bytes("/flux/bench", body))
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
+            sink.sent[f"app-{10_000_000 + i}"] = time.perf_counter()
+            await exchange(reader, writer, "/flux/bench", body)
         writer.close()
         await writer.wait_closed()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_in.wait(), 10)
+        await sink.wait_all_in(10)
     finally:
         stop(proc)
-        await runner.cleanup()
-    latencies.sort()
-    return {
-        "delivered": len(latencies),
-        "sent": total,
-        "p50": statistics.median(latencies) if latencies else float("nan"),
-        "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
-    }
+        await sink.stop()
+    return sink.summary()
+
+
+BARE_SERVER = ["-m", "bench.bridge", "serve-bare"]
+
+
+def bridge_process(config: Path) -> list[str]:
+    return ["-m", "fluxwatch", "bridge", "--config", str(config)]
+
+
+async def measure_process(
+    cwd: Path, args: list[str], path: str, bodies: list[bytes]
+) -> dict[str, float]:
+    """Start a server process, measure its intake (``measure``), stop it."""
+    proc, port = spawn(args, cwd)
+    try:
+        return await measure(proc, port, path, bodies)
+    finally:
+        stop(proc)
+
+
+class BestRounds(dict[str, dict[str, Any]]):
+    """The best round of each server: load from other processes on the machine only slows."""
+
+    def keep(self, name: str, result: dict[str, Any]) -> None:
+        if name not in self or result["rate"] > self[name]["rate"]:
+            self[name] = result
 
 
 async def postgres_phase(
-    cwd: Path, tmp: Path, bodies: list[bytes], keep: Callable[[str, dict[str, float]], None]
+    cwd: Path, tmp: Path, bodies: list[bytes], keep: Callable[[str, dict[str, Any]], None]
 ) -> None:
     """One bridge on a local PostgreSQL 15 (fsync on, like synchronous=full), a fresh database
     per round: the durable intake of the shared store."""
@@ -342,41 +396,25 @@ async def postgres_phase(
                 synchronous="full",
                 postgres_dsn=dsn,
             )
-            proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
-            try:
-                keep("postgres", await measure(proc, port, "/flux/bench", bodies))
-            finally:
-                stop(proc)
+            keep("postgres", await measure_process(cwd, bridge_process(cfg), "/flux/bench", bodies))
 
 
 async def run(cwd: Path) -> dict[str, Any]:
     bodies = [flux_event(i) for i in range(20_000)]
-    best: dict[str, dict[str, float]] = {}
-
-    def keep(name: str, result: dict[str, float]) -> None:
-        if name not in best or result["rate"] > best[name]["rate"]:
-            best[name] = result
-
+    best = BestRounds()
+    keep = best.keep
     with tempfile.TemporaryDirectory(prefix="fluxwatch-bench-") as tmp_name:
         tmp = Path(tmp_name)
         # Rounds alternate the servers so that load from other processes on the machine hits
         # them alike; the best round of each is reported.
         for round_ in range(ROUNDS):
-            proc, port = spawn(["-m", "bench.bridge", "serve-bare"], cwd)
-            try:
-                keep("ceiling", await measure(proc, port, "/flux", bodies))
-            finally:
-                stop(proc)
+            keep("ceiling", await measure_process(cwd, BARE_SERVER, "/flux", bodies))
             for sync in ("full", "normal"):
                 # group_wait 1h: nothing is delivered during the run: this is intake alone
                 cfg = write_config(
                     tmp / f"intake-{sync}-{round_}", dest_port=9, group_wait="1h", synchronous=sync
                 )
-                proc, port = spawn(["-m", "fluxwatch", "bridge", "--config", str(cfg)], cwd)
-                try:
-                    keep(sync, await measure(proc, port, "/flux/bench", bodies))
-                finally:
-                    stop(proc)
+                keep(sync, await measure_process(cwd, bridge_process(cfg), "/flux/bench", bodies))
         await postgres_phase(cwd, tmp, bodies, keep)
         latency = await latency_phase(cwd, tmp, "full")
         backlog = await backlog_phase(cwd, tmp)
