@@ -91,7 +91,9 @@ def lay_out_pod(
     return document
 
 
-def container_args(objects: tuple[Manifest, ...], kind: str, name: str, root: Path) -> list[str]:
+def container_args(
+    objects: tuple[Manifest, ...] | list[Manifest], kind: str, name: str, root: Path
+) -> list[str]:
     """The workload's container arguments, with pod paths moved under ``root``."""
     (container,) = find(objects, kind, name)["spec"]["template"]["spec"]["containers"]
     return [str(root) + arg if arg.startswith(POD_ROOTS) else arg for arg in container["args"]]

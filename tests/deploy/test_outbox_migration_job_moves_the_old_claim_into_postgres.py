@@ -157,10 +157,7 @@ async def test_job_moves_the_owed_notifications_over_verified_tls(
 
     assert main(container_args(objects, "Job", JOB, tmp_path)) == 0
     assert "notifications 3" in capsys.readouterr().out
-    root_cert, cert, key = (str(p) for p in tls_files)
-    with psycopg.connect(
-        tls_db.dsn(database), sslmode="verify-full", sslrootcert=root_cert, sslcert=cert, sslkey=key
-    ) as conn:
+    with psycopg.connect(tls_db.verified_dsn(database, *tls_files)) as conn:
         rows = conn.execute(
             "SELECT destination, status, count(*) FROM notifications GROUP BY 1, 2"
         ).fetchall()

@@ -40,6 +40,13 @@ class TlsPostgres:
         """What the DSN Secret holds: no password, the certificate is the credential."""
         return f"host=127.0.0.1 port={self.server.port} dbname={database} user={ROLE}"
 
+    def verified_dsn(self, database: str, sslrootcert: Path, sslcert: Path, sslkey: Path) -> str:
+        """The DSN with the TLS files, as the bridge connects (``verify-full``)."""
+        return (
+            f"{self.dsn(database)} sslmode=verify-full sslrootcert={sslrootcert} "
+            f"sslcert={sslcert} sslkey={sslkey}"
+        )
+
     def new_database(self) -> str:
         """A fresh database the bridge's role owns (it creates its schema at start)."""
         name = self.server.new_database()
