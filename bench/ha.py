@@ -69,6 +69,21 @@ class CpuUse:
     postgres: float
     load: float
     machine_busy: float  # share of all cores busy, whoever used them (/proc/stat)
+    wall: float  # seconds measured
+
+    def line(self, events: float, load: str = "load generator") -> str:
+        """Cores used, CPU per event (steadier than rates when other work shares the cores),
+        and the limit that was hit."""
+
+        def per_event(cores: float) -> float:
+            return cores * self.wall / max(1.0, events) * 1e6
+
+        return (
+            f"    CPU: bridges {self.bridges:.2f} cores ({per_event(self.bridges):.0f} us/event), "
+            f"PostgreSQL {self.postgres:.2f} ({per_event(self.postgres):.0f} us/event), "
+            f"{load} {self.load:.2f}; machine {self.machine_busy:.0%} busy "
+            f"-> limit: {self.limit()}"
+        )
 
     @property
     def ours(self) -> float:
@@ -135,6 +150,7 @@ def cpu_use(bridge_pids: list[int], postmaster: int, into: list[CpuUse]) -> Iter
             postgres=pg / wall,
             load=(cpu_seconds(os.getpid()) - load_before) / wall,
             machine_busy=(busy - busy_before) / max(1, total - total_before),
+            wall=wall,
         )
     )
 
@@ -296,7 +312,8 @@ def main() -> None:
     print(f"ceiling (bare aiohttp 202, no storage, 1 process): {ceiling:8.0f} req/s")
     print(
         f"durable intake, SQLite, 1 process:                 {sqlite:8.0f} events/s  "
-        f"ratio to ceiling {sqlite / ceiling:.2f}"
+        f"ratio to ceiling {sqlite / ceiling:.2f}; bridge CPU {best['sqlite']['cpu_us']:.0f} "
+        "us/event"
     )
     single = best.get("pg1", {}).get("rate", float("nan"))
     for count in REPLICA_COUNTS:
@@ -308,11 +325,7 @@ def main() -> None:
             f"to SQLite {b['rate'] / sqlite:.2f}, to 1 replica {b['rate'] / single:.2f}; "
             f"non-2xx: {b['errors']:.0f}"
         )
-        print(
-            f"    CPU in cores: bridges {cpu.bridges:.2f}, PostgreSQL {cpu.postgres:.2f}, "
-            f"load generator {cpu.load:.2f}; machine {cpu.machine_busy:.0%} busy "
-            f"-> limit: {cpu.limit()}"
-        )
+        print(cpu.line(b["rate"] * cpu.wall))
     for name, lat in (
         ("SQLite, 1 process", r["sqlite_latency"]),
         (f"PostgreSQL, {LATENCY_REPLICAS} replicas", r["latency"]),
@@ -325,11 +338,7 @@ def main() -> None:
             f"{lat['rate']:.0f} events/s answered, {lat['acked']}/{lat['sent']} acknowledged, "
             f"{lat['delivered']} delivered"
         )
-        cpu = lat["cpu"]
-        print(
-            f"    CPU in cores: bridges {cpu.bridges:.2f}, PostgreSQL {cpu.postgres:.2f}, "
-            f"load generator and sink {cpu.load:.2f}; machine {cpu.machine_busy:.0%} busy"
-        )
+        print(lat["cpu"].line(lat["sent"], load="load generator and sink"))
     print(
         f"load: {CONCURRENCY} keep-alive connections over the replicas, {DURATION:g}s per run, "
         f"best of {ROUNDS}; PostgreSQL 15 with fsync on; {CORES} cores shared by everything"
