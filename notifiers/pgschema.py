@@ -11,6 +11,9 @@ from typing import Any
 import psycopg
 
 MIGRATION_LOCK = 0x666C7578_0001  # "flux" + 1: serialises schema changes across replicas
+# Held for its whole life by a bridge of the single-writer releases (schema version 2), which
+# keeps ids and group windows in memory: replicas must not write beside it.
+SINGLE_WRITER_LOCK = 0x666C7578_0002
 
 # Each entry moves the schema one version up; never edit an applied one, append.
 MIGRATIONS: tuple[str, ...] = (
@@ -175,3 +178,15 @@ def adopt_rows(conn: psycopg.Connection[Any]) -> None:
         "ON CONFLICT (destination) DO UPDATE SET last_notification = greatest("
         "destination_order.last_notification, excluded.last_notification)"
     )
+
+
+def refuse_single_writer(conn: psycopg.Connection[Any]) -> None:
+    """Stop when a bridge of a single-writer release still writes to this database (an upgrade
+    that started the new bridge before stopping the old one)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SINGLE_WRITER_LOCK,)).fetchone()
+    if not (row and row[0]):
+        raise PostgresError(
+            "a bridge of an earlier fluxwatch release (one writer per database) still writes "
+            "to this PostgreSQL outbox; stop it, then start the new bridges"
+        )
+    conn.execute("SELECT pg_advisory_unlock(%s)", (SINGLE_WRITER_LOCK,))

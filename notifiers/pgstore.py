@@ -27,7 +27,7 @@ from notifiers.model import Notification, ThreadAnchor
 from notifiers.pgschema import (
     PostgresError as PostgresError,  # raised to the callers of this module
 )
-from notifiers.pgschema import adopt_rows, migrate
+from notifiers.pgschema import adopt_rows, migrate, refuse_single_writer
 from notifiers.storeapi import (
     NOTIFICATION_COLUMNS,
     DedupRow,
@@ -103,6 +103,7 @@ class PostgresStore:
     def open(self) -> None:
         conn = connect(self.settings)
         try:
+            refuse_single_writer(conn)
             migrate(conn)
         except psycopg.Error as exc:
             conn.close()

@@ -11,7 +11,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from notifiers.pgschema import MIGRATIONS, SCHEMA_VERSION, PostgresError, migrate
+from notifiers.pgschema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SINGLE_WRITER_LOCK,
+    PostgresError,
+    migrate,
+)
 from notifiers.pgstore import PostgresSettings, PostgresStore
 
 
@@ -106,6 +112,18 @@ def test_waiting_work_of_a_single_writer_database_is_adopted_by_replicas(
         assert order.fetchall() == [("ci", 5)]
     assert windows == [("slack", "g1", 130.0, 300.0, 100.0)]
     assert ids == (8, 14, 6)
+
+
+def test_replicas_refuse_to_write_beside_a_single_writer_bridge(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as old_bridge:
+        old_bridge.execute("SELECT pg_advisory_lock(%s)", (SINGLE_WRITER_LOCK,))
+        with pytest.raises(PostgresError, match="earlier fluxwatch release"):
+            PostgresStore(settings_for(postgres_dsn, tmp_path)).open()
+    store = PostgresStore(settings_for(postgres_dsn, tmp_path))
+    store.open()  # the old bridge stopped: its session and lock are gone
+    store.close()
 
 
 def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
