@@ -93,6 +93,13 @@ OUTBOX_STORE_RECONNECTS = MetricSpec(
     "counter",
     (),
 )
+OUTBOX_BUSY_SECONDS = MetricSpec(
+    "fluxwatch_bridge_outbox_busy_seconds_total",
+    "Seconds the outbox writer spent in transactions on its one database connection; its rate "
+    "is that connection's use (near 1: the writer is saturated, add replicas on PostgreSQL).",
+    "counter",
+    (),
+)
 OUTBOX_REPLICAS = MetricSpec(
     "fluxwatch_bridge_outbox_replicas",
     "Bridge replicas sharing this replica's PostgreSQL outbox that renewed their leases within "
@@ -187,6 +194,7 @@ UPDATED: tuple[MetricSpec, ...] = (
     OUTBOX_COMMIT_BATCH,
     OUTBOX_STORE_UP,
     OUTBOX_STORE_RECONNECTS,
+    OUTBOX_BUSY_SECONDS,
     COMMIT_STATUSES,
     COMMIT_STATUSES_SKIPPED,
 )
@@ -195,5 +203,13 @@ UPDATED: tuple[MetricSpec, ...] = (
 QUEUE: tuple[MetricSpec, ...] = (QUEUE_DEPTH, OLDEST_PENDING_AGE, DEAD_LETTERS, CIRCUIT_OPEN)
 """Computed from the outbox's view at scrape time."""
 
-ALL: tuple[MetricSpec, ...] = (*UPDATED, *QUEUE)
+REPLICAS: tuple[MetricSpec, ...] = (
+    OUTBOX_REPLICAS,
+    OUTBOX_DESTINATIONS_OWNED,
+    OUTBOX_LEASE_TAKEOVERS,
+    OUTBOX_CLAIM_SECONDS,
+)
+"""Served only by a replica sharing a PostgreSQL outbox (notifiers/replicas.py)."""
+
+ALL: tuple[MetricSpec, ...] = (*UPDATED, *QUEUE, *REPLICAS)
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in ALL}

@@ -106,6 +106,7 @@ class Bridge:
                 max_batch=config.outbox.max_batch,
                 clock=clock,
                 on_commit_batch=self.metrics.commit_batch.observe,
+                on_busy=self.metrics.busy_seconds.inc,
             )
         else:  # one of possibly several replicas on one database
             self.outbox = SharedOutbox(
@@ -115,6 +116,7 @@ class Bridge:
                 max_batch=config.outbox.max_batch,
                 clock=clock,
                 on_commit_batch=self.metrics.commit_batch.observe,
+                on_busy=self.metrics.busy_seconds.inc,
             )
         self.replica: Replica | None = None
         self.providers: dict[str, Provider] = {

@@ -74,6 +74,7 @@ class BridgeMetrics:
         self.commit_batch = histogram(catalogue.OUTBOX_COMMIT_BATCH, r)
         self.store_up = gauge(catalogue.OUTBOX_STORE_UP, r)
         self.store_reconnects = counter(catalogue.OUTBOX_STORE_RECONNECTS, r)
+        self.busy_seconds = counter(catalogue.OUTBOX_BUSY_SECONDS, r)
         self.replicas: Gauge | None = None  # notifiers/replicas.py, with a shared outbox only
         self.destinations_owned: Gauge | None = None
         self.lease_takeovers: Counter | None = None

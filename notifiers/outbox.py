@@ -116,6 +116,7 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         on_commit_batch: Callable[[int], None] | None = None,
         store: OutboxStore | None = None,
+        on_busy: Callable[[float], None] | None = None,
     ) -> None:
         self.path = state_dir / DB_NAME  # the SQLite file, when the default store is used
         self.store: OutboxStore = (
@@ -126,6 +127,7 @@ class Outbox:
         self.max_batch = max_batch
         self.clock = clock
         self.on_commit_batch = on_commit_batch
+        self.on_busy = on_busy  # seconds of each turn of the writer's work, for its use ratio
         self._queue: queue.SimpleQueue[WriterOp | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -365,12 +367,15 @@ class Outbox:
                     stop = True
                     break
                 batch.append(nxt)
+            started = time.perf_counter()
             if self.failed is not None and not self._recover():
                 # Nothing is decided against state that may not match the database: every
                 # operation fails now (intake answers 503), none waits for the reconnect.
                 self._complete(batch, None, [], self.failed)
             else:
                 self._process(conn, batch)
+            if self.on_busy is not None:
+                self.on_busy(time.perf_counter() - started)
             if stop:
                 self._final_snapshot(conn)
                 return

@@ -47,6 +47,7 @@ class SharedOutbox(Outbox):
         max_batch: int = 2048,
         clock: Callable[[], float] = time.time,
         on_commit_batch: Callable[[int], None] | None = None,
+        on_busy: Callable[[float], None] | None = None,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         super().__init__(
@@ -57,6 +58,7 @@ class SharedOutbox(Outbox):
             clock=clock,
             on_commit_batch=on_commit_batch,
             store=store,
+            on_busy=on_busy,
         )
         self.pg = store
         self.poll_seconds = poll_seconds

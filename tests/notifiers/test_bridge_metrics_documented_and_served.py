@@ -51,6 +51,10 @@ def test_served_families_are_exactly_the_catalogue() -> None:
     metrics = BridgeMetrics()
     metrics.queue.view = _OneDestination()
     served = {(m.name, m.type) for m in metrics.registry.collect()}
+    alone = [s for s in catalogue.ALL if s not in catalogue.REPLICAS]  # an SQLite bridge
+    assert served == {(spec.family, spec.type) for spec in alone}
+    metrics.add_replica_metrics()  # a replica on a shared PostgreSQL outbox
+    served = {(m.name, m.type) for m in metrics.registry.collect()}
     assert served == {(spec.family, spec.type) for spec in catalogue.ALL}
     # Label names come from the specs too, in the specs' order.
     for family in metrics.registry.collect():

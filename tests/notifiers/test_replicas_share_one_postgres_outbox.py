@@ -96,6 +96,8 @@ async def test_a_group_whose_events_arrive_at_both_replicas_is_one_notification(
         assert query_outbox(state, "SELECT count(*) FROM deliveries WHERE status = 'pending'") == [
             (0,)
         ]
+        for bridge in (a, b):  # both wrote: their connections' use is measured
+            assert (sample(bridge, "fluxwatch_bridge_outbox_busy_seconds_total") or 0) > 0
     assert len(destination.requests) == 1
     names = sorted(e["name"] for e in destination.applied_events())
     assert names == [f"app-{i}" for i in range(6)]
