@@ -31,7 +31,7 @@ from notifiers.http import HttpClient
 from notifiers.intake import IntakeError, IntakeHandlers, new_event_id, parse_transition
 from notifiers.metrics import BridgeMetrics
 from notifiers.model import Event, Notification
-from notifiers.outbox import IngestItem, Outbox, OutboxError
+from notifiers.outbox import IngestItem, Outbox
 from notifiers.pgschema import PostgresError
 from notifiers.pgstore import PostgresStore
 from notifiers.providers import PROVIDERS, Provider, ProviderContext
@@ -41,6 +41,7 @@ from notifiers.routing import Decision, opts_into_fleet_rollouts, route_event
 from notifiers.sharedoutbox import SharedOutbox
 from notifiers.statuspublisher import targets_from
 from notifiers.storeapi import OutboxStore
+from notifiers.writer import OutboxError
 from plumbing.http_server import HttpServer
 
 log = logging.getLogger("fluxwatch.bridge")

@@ -1,11 +1,6 @@
-"""The durable outbox: SQLite in WAL mode, one writer thread, group commit.
+"""The durable outbox's policy: what a batch of the writer (``notifiers.writer``) does.
 
-Why one thread: SQLite allows one writer at a time, and batching every operation that arrives
-while the previous transaction commits into the next one (group commit) turns thousands of intake
-requests per second into tens of fsyncs. The event loop never blocks on the database: it hands
-operations over a queue and awaits a future that resolves after ``COMMIT``.
-
-The writer also owns the state that changes with the rows: the per-object de-duplication
+The writer owns the state that changes with the rows: the per-object de-duplication
 state (snapshotted about once a second, and rebuilt after a crash by replaying the events stored
 since the snapshot) and the groups waiting for ``group_wait``/``group_interval``. When a group
 is due it becomes one ``notifications`` row (its member deliveries point to it) in one
@@ -13,20 +8,18 @@ transaction, so a crash can never split or re-shape a notification: after a rest
 again with the same idempotency key.
 
 Rows live behind ``notifiers.storeapi.OutboxStore``: ``notifiers.store.SqliteStore`` (the default,
-with pruning and operator actions in ``notifiers.maintenance``) or a shared database store. The
-policy here does not know which one it writes to.
+with pruning and operator actions in ``notifiers.maintenance``) or PostgreSQL, where several
+replicas share them (``notifiers.sharedoutbox`` keeps the decisions here and moves the state
+into locked rows). The policy does not know which store it writes to.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import heapq
 import json
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,12 +38,11 @@ from notifiers.noise import (
 from notifiers.routing import Target
 from notifiers.store import DB_NAME, INGEST_CHUNK, SqliteStore, compact_json
 from notifiers.storeapi import OutboxStore
+from notifiers.writer import GroupCommitWriter, WriterOp
 
 log = logging.getLogger("fluxwatch.bridge.outbox")
 
 SNAPSHOT_SECONDS = 1.0  # how often changed de-duplication state is written
-RECOVER_BACKOFF = (0.1, 5.0)  # first and longest wait between reconnects to a failed store
-POLL_SECONDS = 0.0005  # how often the loop looks for finished transactions while it waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +82,10 @@ class AttemptRecord:
     anchor: ThreadAnchor | None = None  # stored in the same transaction as the status
 
 
-class WriterOp:
-    __slots__ = ("args", "future", "kind")
-
-    def __init__(self, kind: str, args: Any, future: asyncio.Future[Any] | None) -> None:
-        self.kind = kind
-        self.args = args
-        self.future = future
-
-
 NotificationSink = Callable[[list[Notification]], None]
 
 
-class Outbox:
+class Outbox(GroupCommitWriter):
     """Owns the database. ``start`` in a running loop; every public coroutine is durable."""
 
     def __init__(
@@ -118,20 +101,16 @@ class Outbox:
         store: OutboxStore | None = None,
         on_busy: Callable[[float], None] | None = None,
     ) -> None:
-        self.path = state_dir / DB_NAME  # the SQLite file, when the default store is used
-        self.store: OutboxStore = (
-            store if store is not None else SqliteStore(state_dir, synchronous=synchronous)
+        super().__init__(
+            store if store is not None else SqliteStore(state_dir, synchronous=synchronous),
+            max_batch=max_batch,
+            on_commit_batch=on_commit_batch,
+            on_busy=on_busy,
         )
+        self.path = state_dir / DB_NAME  # the SQLite file, when the default store is used
         self.dedup_window = dedup_window
         self.max_events = max_events_per_notification
-        self.max_batch = max_batch
         self.clock = clock
-        self.on_commit_batch = on_commit_batch
-        self.on_busy = on_busy  # seconds of each turn of the writer's work, for its use ratio
-        self._queue: queue.SimpleQueue[WriterOp | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._sink: NotificationSink = lambda _n: None
         # writer-thread state
         self._dedup: dict[str, DedupState] = {}
         self._groups: dict[tuple[str, str], WaitingGroup] = {}
@@ -147,19 +126,6 @@ class Outbox:
         self._held: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._held_objects: dict[str, set[tuple[str, str, str]]] = {}
         self._bad_times: dict[str, list[float]] = {}
-        # Set when the store failed and the state could not be reloaded (its database is
-        # unreachable): operations fail at once, and the writer reconnects with backoff.
-        self.failed: BaseException | None = None
-        self._recover_at = 0.0
-        self._recover_wait = RECOVER_BACKOFF[0]
-        self.on_reconnect: Callable[[], None] | None = None  # called in the loop
-        self._gathered: list[tuple[Sequence[IngestItem], asyncio.Future[Any]]] = []
-        self._gather_scheduled = False
-        # Completions travel back through a deque the loop polls while it waits for any,
-        # instead of one call_soon_threadsafe (a self-pipe write) per transaction.
-        self._done: collections.deque[tuple[Callable[[], None], int]] = collections.deque()
-        self._outstanding = 0
-        self._polling: asyncio.TimerHandle | None = None
 
     # ---- lifecycle ----
 
@@ -168,8 +134,6 @@ class Outbox:
 
         They stay on disk: the dispatcher loads a bounded window of them (``load_pending``).
         """
-        self._loop = asyncio.get_running_loop()
-        self._sink = sink
         self.store.open()
         try:
             pending = self._load_state()
@@ -180,65 +144,14 @@ class Outbox:
         except BaseException:
             self.store.close()
             raise
-        self._thread = threading.Thread(target=self._run, name="fluxwatch-outbox", daemon=True)
-        self._thread.start()
+        self._start_thread(sink)
         return pending
-
-    async def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        self._thread = None
-        if self._polling is not None:
-            self._polling.cancel()
-            self._polling = None
-        while self._done:  # transactions that committed just before the writer stopped
-            resolve, count = self._done.popleft()
-            self._outstanding -= count
-            resolve()
-        self.store.close()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self.failed is None
 
     # ---- public, awaitable operations ----
 
     async def ingest(self, items: Sequence[IngestItem]) -> list[IngestResult]:
-        """Store events; resolves after the transaction that holds them commits.
-
-        Requests handled in the same loop iteration are handed to the writer as one operation,
-        which saves a thread wake-up (a futex call) per request.
-        """
-        if self._thread is None or self._loop is None:
-            raise RuntimeError("the outbox is not running")
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._gathered.append((items, future))
-        if not self._gather_scheduled:
-            self._gather_scheduled = True
-            self._loop.call_soon(self._hand_over)
-        return await future  # type: ignore[no-any-return]
-
-    def _hand_over(self) -> None:
-        gathered, self._gathered = self._gathered, []
-        self._gather_scheduled = False
-        self._track()
-        self._queue.put(WriterOp("ingest", gathered, None))
-
-    def _track(self) -> None:
-        self._outstanding += 1
-        if self._polling is None and self._loop is not None:
-            self._polling = self._loop.call_later(POLL_SECONDS, self._poll)
-
-    def _poll(self) -> None:
-        self._polling = None
-        while self._done:
-            resolve, count = self._done.popleft()
-            self._outstanding -= count
-            resolve()
-        if self._outstanding > 0 and self._loop is not None:
-            self._polling = self._loop.call_later(POLL_SECONDS, self._poll)
+        """Store events; resolves after the transaction that holds them commits."""
+        return await self._gather(items)  # type: ignore[no-any-return]
 
     async def record(self, record: AttemptRecord) -> None:
         await self._submit("record", record)
@@ -246,18 +159,6 @@ class Outbox:
     async def thread_anchor(self, destination: str, incident: str) -> ThreadAnchor | None:
         """The stored thread anchor of an incident at a destination, if any."""
         return await self.call(lambda store: store.read_thread_anchor(destination, incident))  # type: ignore[no-any-return]
-
-    async def call(self, fn: Callable[[OutboxStore], Any]) -> Any:
-        """Run ``fn(store)`` inside the writer's next transaction."""
-        return await self._submit("call", fn)
-
-    async def _submit(self, kind: str, args: Any) -> Any:
-        if self._thread is None or self._loop is None:
-            raise RuntimeError("the outbox is not running")
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._track()
-        self._queue.put(WriterOp(kind, args, future))
-        return await future
 
     # ---- writer thread ----
 
@@ -333,73 +234,14 @@ class Outbox:
         return nid
 
     def _wait_timeout(self) -> float | None:
-        """How long the writer may sleep when nothing is queued (None: until something is)."""
-        timeout = None
+        timeout = super()._wait_timeout()
         if self._due:
-            timeout = max(0.0, self._due[0][0] - self.clock())
+            until = max(0.0, self._due[0][0] - self.clock())
+            timeout = until if timeout is None else min(timeout, until)
         if self._dirty_dedup:
             until = max(0.0, self._next_snapshot - self.clock())
             timeout = until if timeout is None else min(timeout, until)
-        if self.failed is not None:
-            until = max(0.0, self._recover_at - time.monotonic())
-            timeout = until if timeout is None else min(timeout, until)
         return timeout
-
-    def _run(self) -> None:
-        conn = self.store
-        while True:
-            timeout = self._wait_timeout()
-            try:
-                first = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                first = WriterOp("noop", None, None)
-            if first is None:
-                self._final_snapshot(conn)
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            started = time.perf_counter()
-            if self.failed is not None and not self._recover():
-                # Nothing is decided against state that may not match the database: every
-                # operation fails now (intake answers 503), none waits for the reconnect.
-                self._complete(batch, None, [], self.failed)
-            else:
-                self._process(conn, batch)
-            if self.on_busy is not None:
-                self.on_busy(time.perf_counter() - started)
-            if stop:
-                self._final_snapshot(conn)
-                return
-
-    def _recover(self) -> bool:
-        """Reconnect and reload the state, at most once per backoff step; True when usable."""
-        if time.monotonic() < self._recover_at:
-            return False
-        try:
-            self.store.reconnect()
-            self._load_state()
-        except Exception as exc:
-            log.warning("outbox store still unavailable: %s", exc)
-            self.failed = exc
-            self._recover_wait = min(self._recover_wait * 2, RECOVER_BACKOFF[1])
-            self._recover_at = time.monotonic() + self._recover_wait
-            return False
-        log.info("outbox store reconnected")
-        self.failed = None
-        self._recover_wait = RECOVER_BACKOFF[0]
-        if self.on_reconnect is not None and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-                self._loop.call_soon_threadsafe(self.on_reconnect)
-        return True
 
     def _final_snapshot(self, conn: OutboxStore) -> None:
         if self.failed is not None:
@@ -468,60 +310,6 @@ class Outbox:
             else:
                 results.append(None)
         return results
-
-    def _transaction_failed(self, conn: OutboxStore, batch: list[WriterOp], exc: Exception) -> None:
-        """Nothing of the batch was stored: its senders are told so (intake answers 503)."""
-        log.error("outbox transaction failed: %s", exc)
-        with contextlib.suppress(Exception):
-            conn.rollback()
-        try:
-            self._load_state()  # in-memory state must match what is on disk again
-        except Exception as reload_exc:
-            log.error("outbox store unavailable, reconnecting: %s", reload_exc)
-            self.failed = reload_exc
-            self._recover_wait = RECOVER_BACKOFF[0]
-            self._recover_at = time.monotonic() + self._recover_wait
-        self._complete(batch, None, [], exc)
-
-    def _complete(
-        self,
-        batch: list[WriterOp],
-        results: list[Any] | None,
-        created: list[Notification],
-        error: BaseException | None,
-        ingested: list[tuple[asyncio.Future[Any], list[IngestResult]]] | None = None,
-    ) -> None:
-        loop = self._loop
-        assert loop is not None
-
-        def resolve() -> None:
-            if created:
-                self._sink(created)
-            for fut, res in ingested or ():
-                if not fut.done():
-                    fut.set_result(res)
-            for i, op in enumerate(batch):
-                if op.kind == "ingest" and error is not None:
-                    for _items, waiting in op.args:
-                        if not waiting.done():
-                            waiting.set_exception(OutboxError(str(error)))
-                    continue
-                future = op.future
-                if future is None or future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(OutboxError(str(error)))
-                else:
-                    assert results is not None
-                    future.set_result(results[i])
-
-        tracked = sum(1 for op in batch if op.kind == "ingest" or op.future is not None)
-        if tracked:
-            self._done.append((resolve, tracked))  # the loop is polling: it waits for these
-        else:
-            # A flush the writer started on its own timer: nobody polls, so wake the loop.
-            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-                loop.call_soon_threadsafe(resolve)
 
     def _prepare_ingest(
         self, items: list[IngestItem], now: float
@@ -768,7 +556,3 @@ class Outbox:
                 min(oldest, group.created_at),
             )
         return out
-
-
-class OutboxError(Exception):
-    """The transaction holding this operation failed; nothing of it was stored."""

@@ -26,9 +26,10 @@ from notifiers import pgshared
 from notifiers.dedup import dedup_key
 from notifiers.model import BAD_STATUSES, Notification
 from notifiers.noise import HELD_MARK, held_group_key, parse_held_group_key
-from notifiers.outbox import IngestItem, IngestResult, Outbox, WaitingGroup, WriterOp
+from notifiers.outbox import IngestItem, IngestResult, Outbox, WaitingGroup
 from notifiers.pgstore import PostgresStore
 from notifiers.storeapi import OutboxStore
+from notifiers.writer import WriterOp
 
 POLL_SECONDS = 0.05  # how often a replica looks for windows other replicas opened
 FLUSH_LIMIT = 256  # windows flushed per transaction; more wait for the next one

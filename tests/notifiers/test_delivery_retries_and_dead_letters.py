@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from notifiers.admin import list_notifications, replay_notifications
-from notifiers.outbox import OutboxError
+from notifiers.writer import OutboxError
 from tests.notifiers.fakes import (
     WHSEC,
     FakeDestination,
