@@ -82,6 +82,38 @@ class AttemptRecord:
     anchor: ThreadAnchor | None = None  # stored in the same transaction as the status
 
 
+def notification_for(
+    group: WaitingGroup,
+    events: Sequence[dict[str, Any]],
+    beyond: Sequence[tuple[str, str, str]],
+    notification_id: int,
+    now: float,
+) -> Notification:
+    """The notification a due group becomes: ``events`` are the listed bodies (up to the
+    maximum), ``beyond`` the (id, object key, cluster) of the rest, which still count, name
+    their clusters and shape the idempotency key."""
+    all_ids = [b["id"] for b in events] + [eid for eid, _o, _c in beyond]
+    object_keys = {f"{b['cluster']}/{b['kind']}/{b['namespace']}/{b['name']}" for b in events}
+    object_keys.update(okey for _e, okey, _c in beyond)
+    clusters = {b["cluster"] for b in events} | {c for _e, _o, c in beyond}
+    return Notification(
+        id=notification_id,
+        destination=group.destination,
+        group_key=group.group_key,
+        idempotency_key=idempotency_key(group.destination, all_ids),
+        created_at=now,
+        events=list(events),
+        total_events=len(group.event_seqs),
+        object_keys=frozenset(object_keys),
+        next_attempt_at=now,
+        clusters=tuple(sorted(clusters)),
+    )
+
+
+def payload_of(notification: Notification) -> str:
+    return json.dumps(notification.events, sort_keys=True, separators=(",", ":"))
+
+
 NotificationSink = Callable[[list[Notification]], None]
 
 
@@ -497,38 +529,18 @@ class Outbox(GroupCommitWriter):
         return False
 
     def _flush_group(self, conn: OutboxStore, group: WaitingGroup, now: float) -> Notification:
-        seqs = group.event_seqs
-        listed = seqs[: self.max_events]
+        listed = group.event_seqs[: self.max_events]
         bodies = conn.event_bodies(listed)
-        all_ids: list[str] = [b["id"] for b in bodies.values()]
-        object_keys: set[str] = {
-            f"{b['cluster']}/{b['kind']}/{b['namespace']}/{b['name']}" for b in bodies.values()
-        }
-        clusters: set[str] = {b["cluster"] for b in bodies.values()}
-        if len(seqs) > len(listed):
-            for eid, okey, cluster in conn.event_summaries(seqs[len(listed) :]):
-                all_ids.append(eid)
-                object_keys.add(okey)
-                clusters.add(cluster)
-        events = [bodies[s] for s in listed if s in bodies]
-        nid = self._take_notification_id(conn, group.destination)
-        notification = Notification(
-            id=nid,
-            destination=group.destination,
-            group_key=group.group_key,
-            idempotency_key=idempotency_key(group.destination, all_ids),
-            created_at=now,
-            events=events,
-            total_events=len(seqs),
-            object_keys=frozenset(object_keys),
-            next_attempt_at=now,
-            clusters=tuple(sorted(clusters)),
+        rest = group.event_seqs[len(listed) :]
+        summaries = conn.event_summaries(rest) if rest else []
+        notification = notification_for(
+            group,
+            [bodies[s] for s in listed if s in bodies],
+            summaries,
+            self._take_notification_id(conn, group.destination),
+            now,
         )
-        conn.insert_notification(
-            notification,
-            group.delivery_ids,
-            json.dumps(events, sort_keys=True, separators=(",", ":")),
-        )
+        conn.insert_notification(notification, group.delivery_ids, payload_of(notification))
         self._last_flush[(group.destination, group.group_key)] = now
         return notification
 

@@ -101,7 +101,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE groups ADD COLUMN due_at DOUBLE PRECISION;
     ALTER TABLE groups ADD COLUMN group_interval DOUBLE PRECISION NOT NULL DEFAULT 0;
     ALTER TABLE groups ADD COLUMN opened_at DOUBLE PRECISION;
+    ALTER TABLE groups ADD COLUMN held_object TEXT;
     CREATE INDEX groups_due ON groups (due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX groups_holding ON groups (destination, held_object)
+        WHERE held_object IS NOT NULL AND due_at IS NOT NULL;
     CREATE INDEX deliveries_waiting ON deliveries (destination, group_key, id)
         WHERE status = 'pending';
     CREATE INDEX notifications_pending ON notifications (destination, id)
@@ -160,11 +163,15 @@ def adopt_rows(conn: psycopg.Connection[Any]) -> None:
     schema reaches version 3 and after ``fluxwatch outbox migrate --from-sqlite`` copied rows."""
     conn.execute(
         "INSERT INTO groups (destination, group_key, last_flush_at, due_at, group_interval, "
-        "opened_at) SELECT destination, group_key, NULL, min(due_at), max(group_interval), "
-        "min(created_at) FROM deliveries WHERE status = 'pending' "
-        "GROUP BY destination, group_key "
+        "opened_at, held_object) SELECT destination, group_key, NULL, min(due_at), "
+        "max(group_interval), min(created_at), "
+        # a noise-control hold names its object at the end of its key (notifiers/noise.py)
+        "CASE WHEN strpos(group_key, '|held ') > 0 "
+        "THEN substring(group_key from ' object=(.*)$') END "
+        "FROM deliveries WHERE status = 'pending' GROUP BY destination, group_key "
         "ON CONFLICT (destination, group_key) DO UPDATE SET due_at = excluded.due_at, "
-        "group_interval = excluded.group_interval, opened_at = excluded.opened_at"
+        "group_interval = excluded.group_interval, opened_at = excluded.opened_at, "
+        "held_object = excluded.held_object"
     )
     conn.execute(
         "SELECT setval('event_seqs', greatest((SELECT coalesce(max(seq), 0) FROM events), "

@@ -23,6 +23,7 @@ Lease times are the database's clock, so replicas on nodes whose clocks disagree
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 import psycopg
 
 from notifiers.dedup import DedupState
+from notifiers.model import Notification
 from notifiers.storeapi import DedupRow
 
 CHANNEL = "fluxwatch_outbox"  # LISTEN/NOTIFY channel: "<destination>\t<notification id>"
@@ -49,74 +51,42 @@ def lock_id(*parts: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def lock_all(conn: Conn, ids: Iterable[int]) -> None:
-    """Wait for every lock, taken in ascending order: transactions that lock overlapping sets
-    queue behind each other instead of deadlocking."""
-    ordered = sorted(set(ids))
-    if ordered:
-        conn.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", (ordered,)
-        )
-
-
 def try_lock(conn: Conn, lock: int) -> bool:
     row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (lock,)).fetchone()
     return bool(row and row[0])
 
 
-def take_ids(conn: Conn, sequence: str, count: int) -> list[int]:
-    if count <= 0:
-        return []
-    return [
-        int(r[0])
-        for r in conn.execute(
-            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (sequence, count)
-        )
-    ]
-
-
-def next_notification_id(conn: Conn, destination: str) -> int:
-    """A notification id above every committed one of ``destination``; the destination's row
-    stays locked until commit, so ids of one destination are committed in order."""
-    row = conn.execute(
-        "INSERT INTO destination_order (destination, last_notification) "
-        "VALUES (%s, nextval('notification_ids')) ON CONFLICT (destination) DO UPDATE SET "
-        "last_notification = nextval('notification_ids') RETURNING last_notification",
-        (destination,),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 # ---- de-duplication rows ----
+
+
+_DEDUP_SQL = (
+    "SELECT key, status, reason, revision, at, was_bad, applied_revision "
+    "FROM dedup_state WHERE key = ANY(%s)"
+)
+
+
+def _dedup_from(rows: Iterable[Any]) -> dict[str, DedupState]:
+    return {r[0]: DedupState(r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows}
 
 
 def dedup_rows(conn: Conn, keys: Iterable[str]) -> dict[str, DedupState]:
     wanted = sorted(set(keys))
-    if not wanted:
-        return {}
-    return {
-        r[0]: DedupState(r[1], r[2], r[3], r[4], bool(r[5]), r[6])
-        for r in conn.execute(
-            "SELECT key, status, reason, revision, at, was_bad, applied_revision "
-            "FROM dedup_state WHERE key = ANY(%s)",
-            (wanted,),
-        )
-    }
+    return _dedup_from(conn.execute(_DEDUP_SQL, (wanted,))) if wanted else {}
 
 
 def write_dedup(conn: Conn, rows: Sequence[DedupRow]) -> None:
     if not rows:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO dedup_state (key, status, reason, revision, at, was_bad, "
-            "applied_revision) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET status = excluded.status, "
-            "reason = excluded.reason, revision = excluded.revision, at = excluded.at, "
-            "was_bad = excluded.was_bad, applied_revision = excluded.applied_revision",
-            rows,
-        )
+    columns = list(zip(*rows, strict=True))  # one statement for the batch, arrays per column
+    conn.execute(
+        "INSERT INTO dedup_state (key, status, reason, revision, at, was_bad, applied_revision) "
+        "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], "
+        "%b::float8[], %b::int[], %b::text[]) "
+        "ON CONFLICT (key) DO UPDATE SET status = excluded.status, "
+        "reason = excluded.reason, revision = excluded.revision, at = excluded.at, "
+        "was_bad = excluded.was_bad, applied_revision = excluded.applied_revision",
+        [list(c) for c in columns],
+    )
 
 
 # ---- group windows ----
@@ -130,40 +100,118 @@ class GroupRow:
     last_flush_at: float | None
 
 
-def group_rows(conn: Conn, keys: Iterable[GroupKey]) -> dict[GroupKey, GroupRow]:
-    wanted = sorted(set(keys))
-    if not wanted:
-        return {}
-    return {
-        (r[0], r[1]): GroupRow(r[2], r[3], r[4], r[5])
-        for r in conn.execute(
-            "SELECT g.destination, g.group_key, g.due_at, g.group_interval, g.opened_at, "
-            "g.last_flush_at FROM groups g JOIN unnest(%s::text[], %s::text[]) AS w(d, k) "
-            "ON g.destination = w.d AND g.group_key = w.k",
-            ([d for d, _ in wanted], [k for _, k in wanted]),
+# LATERAL: one primary-key lookup per wanted group, never a scan of every group
+_GROUPS_SQL = (
+    "SELECT g.destination, g.group_key, g.due_at, g.group_interval, g.opened_at, "
+    "g.last_flush_at FROM unnest(%b::text[], %b::text[]) AS w(d, k), LATERAL ("
+    "SELECT * FROM groups WHERE destination = w.d AND group_key = w.k) AS g"
+)
+# Open windows of failures held by noise control, per (destination, object key), whatever the
+# route's grouping made of their group key (``notifiers.noise.held_group_key``).
+_HOLDS_SQL = (
+    "SELECT w.d, w.k, g.group_key, g.due_at, g.group_interval, g.opened_at, "
+    "g.last_flush_at FROM unnest(%b::text[], %b::text[]) AS w(d, k), LATERAL ("
+    "SELECT * FROM groups WHERE destination = w.d AND held_object = w.k "
+    "AND due_at IS NOT NULL) AS g"
+)
+
+Holds = dict[tuple[str, str], tuple[str, GroupRow]]
+
+
+def _pairs(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def _groups_from(rows: Iterable[Any]) -> dict[GroupKey, GroupRow]:
+    return {(r[0], r[1]): GroupRow(r[2], r[3], r[4], r[5]) for r in rows}
+
+
+def _holds_from(rows: Iterable[Any]) -> Holds:
+    return {(str(r[0]), str(r[1])): (str(r[2]), GroupRow(r[3], r[4], r[5], r[6])) for r in rows}
+
+
+# ---- one intake transaction in three round trips (psycopg pipeline mode) ----
+
+
+def begin_intake(
+    conn: Conn, locks: Iterable[int], events: int, deliveries: int
+) -> tuple[list[int], list[int]]:
+    """BEGIN, wait for every lock (ascending: transactions that lock overlapping sets queue
+    instead of deadlocking), and take the batch's event seqs and delivery ids."""
+    with conn.pipeline():
+        conn.execute("BEGIN")
+        conn.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%b::bigint[]) AS k",
+            (sorted(set(locks)),),
         )
-    }
+        ids = conn.execute(
+            "SELECT ARRAY(SELECT nextval('event_seqs') FROM generate_series(1, %s)), "
+            "ARRAY(SELECT nextval('delivery_ids') FROM generate_series(1, %s))",
+            (events, deliveries),
+        )
+    row = ids.fetchone()
+    assert row is not None
+    return [int(i) for i in row[0]], [int(i) for i in row[1]]
 
 
-def open_holds(
-    conn: Conn, wanted: Iterable[tuple[str, str]], marker: str
-) -> dict[tuple[str, str], tuple[str, GroupRow]]:
-    """Open windows of failures held by noise control, per (destination, object key): their
-    group key names the object at its end (``notifiers.noise.held_group_key``), after
-    ``marker``, whatever the route's grouping made of the rest."""
-    pairs = sorted(set(wanted))
-    if not pairs:
-        return {}
-    found: dict[tuple[str, str], tuple[str, GroupRow]] = {}
-    for dest, key, gk, due, interval, opened, last in conn.execute(
-        "SELECT w.d, w.k, g.group_key, g.due_at, g.group_interval, g.opened_at, "
-        "g.last_flush_at FROM groups g JOIN unnest(%s::text[], %s::text[]) AS w(d, k) "
-        "ON g.destination = w.d AND g.due_at IS NOT NULL AND strpos(g.group_key, %s) > 0 "
-        "AND right(g.group_key, length(w.k) + 7) = 'object=' || w.k",
-        ([d for d, _ in pairs], [k for _, k in pairs], marker),
-    ):
-        found[(str(dest), str(key))] = (str(gk), GroupRow(due, interval, opened, last))
-    return found
+def read_intake_state(
+    conn: Conn,
+    keys: Iterable[str],
+    windows: Iterable[GroupKey],
+    holds: Iterable[tuple[str, str]],
+) -> tuple[dict[str, DedupState], dict[GroupKey, GroupRow], Holds]:
+    """The locked rows: de-duplication state, group windows, running holds. Read after the
+    locks were granted, in statements of their own, so they see what the previous holder of
+    a lock committed."""
+    wanted_keys, wanted_windows, wanted_holds = (
+        sorted(set(keys)),
+        sorted(set(windows)),
+        sorted(set(holds)),
+    )
+    with conn.pipeline():
+        dedup = conn.execute(_DEDUP_SQL, (wanted_keys,))
+        groups = conn.execute(_GROUPS_SQL, _pairs(wanted_windows))
+        running = conn.execute(_HOLDS_SQL, _pairs(wanted_holds))
+    return _dedup_from(dedup), _groups_from(groups), _holds_from(running)
+
+
+def write_intake(
+    conn: Conn,
+    rows: Sequence[Sequence[Any]],
+    dedup: Sequence[DedupRow],
+    windows: Sequence[tuple[str, str, float, float, float, str | None]],
+    *,
+    commit: bool,
+) -> None:
+    """The events with their deliveries (``notifiers.outbox`` row layout: targets as JSON in
+    the last field), the changed de-duplication state and windows, and COMMIT when asked, in
+    one round trip."""
+    deliveries: list[tuple[Any, ...]] = [
+        (t[0], row[0], t[1], t[2], t[3], t[4], t[5], t[6])
+        for row in rows
+        for t in json.loads(row[8])
+    ]
+    with conn.pipeline():
+        if rows:
+            conn.execute(
+                "INSERT INTO events (seq, id, received_at, source, object_key, decision, body, "
+                "raw) SELECT * FROM unnest(%b::bigint[], %b::text[], %b::float8[], %b::text[], "
+                "%b::text[], %b::text[], %b::text[], %b::text[])",
+                [list(c) for c in zip(*(r[:8] for r in rows), strict=True)],
+            )
+        if deliveries:
+            conn.execute(
+                "INSERT INTO deliveries (id, event_seq, destination, group_key, route, status, "
+                "created_at, due_at, group_interval) SELECT d.id, d.seq, d.dest, d.gk, d.route, "
+                "'pending', d.created, d.due, d.every FROM unnest(%b::bigint[], %b::bigint[], "
+                "%b::text[], %b::text[], %b::text[], %b::float8[], %b::float8[], %b::float8[]) "
+                "AS d(id, seq, dest, gk, route, created, due, every)",
+                [list(c) for c in zip(*deliveries, strict=True)],
+            )
+        write_dedup(conn, dedup)
+        open_windows(conn, windows)
+        if commit:
+            conn.execute("COMMIT")
 
 
 def events_of_hold(
@@ -181,47 +229,150 @@ def events_of_hold(
     ]
 
 
-def open_windows(conn: Conn, rows: Sequence[tuple[str, str, float, float, float]]) -> None:
-    """(destination, group_key, due_at, interval, opened_at) of windows opened or moved."""
+def open_windows(
+    conn: Conn, rows: Sequence[tuple[str, str, float, float, float, str | None]]
+) -> None:
+    """(destination, group_key, due_at, interval, opened_at, held object or None) of windows
+    opened or moved."""
     if not rows:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO groups (destination, group_key, last_flush_at, due_at, group_interval, "
-            "opened_at) VALUES (%s, %s, NULL, %s, %s, %s) ON CONFLICT (destination, group_key) "
-            "DO UPDATE SET due_at = excluded.due_at, group_interval = excluded.group_interval, "
-            "opened_at = excluded.opened_at",
-            rows,
-        )
-
-
-def close_window(conn: Conn, destination: str, group_key: str) -> None:
+    columns = list(zip(*rows, strict=True))
     conn.execute(
-        "UPDATE groups SET due_at = NULL, opened_at = NULL "
-        "WHERE destination = %s AND group_key = %s",
-        (destination, group_key),
+        "INSERT INTO groups (destination, group_key, due_at, group_interval, opened_at, "
+        "held_object) SELECT * FROM unnest(%b::text[], %b::text[], %b::float8[], "
+        "%b::float8[], %b::float8[], %b::text[]) ON CONFLICT (destination, group_key) "
+        "DO UPDATE SET due_at = excluded.due_at, group_interval = excluded.group_interval, "
+        "opened_at = excluded.opened_at, held_object = excluded.held_object",
+        [list(c) for c in columns],
     )
 
 
-def due_groups(conn: Conn, now: float, limit: int) -> list[GroupKey]:
-    """Due windows, sorted by destination so flushes lock destinations in one order."""
-    rows = conn.execute(
-        "SELECT destination, group_key FROM groups WHERE due_at <= %s ORDER BY due_at LIMIT %s",
-        (now, limit),
-    ).fetchall()
-    return sorted((str(r[0]), str(r[1])) for r in rows)
-
-
-def group_members(conn: Conn, destination: str, group_key: str) -> list[tuple[int, int, float]]:
-    """(delivery id, event seq, created_at) of the deliveries waiting in a window, in order."""
+def due_windows(conn: Conn, now: float, limit: int) -> list[GroupKey]:
+    """Due windows per destination in the order a single bridge flushes them (due time, then
+    key): notifications of one destination get their ids in this order."""
     return [
-        (int(r[0]), int(r[1]), float(r[2]))
+        (str(r[0]), str(r[1]))
         for r in conn.execute(
-            "SELECT id, event_seq, created_at FROM deliveries WHERE status = 'pending' "
-            "AND destination = %s AND group_key = %s ORDER BY id",
-            (destination, group_key),
+            "SELECT destination, group_key FROM groups WHERE due_at <= %s "
+            "ORDER BY destination, due_at, group_key LIMIT %s",
+            (now, limit),
         )
     ]
+
+
+def try_lock_each(conn: Conn, locks: Sequence[int]) -> list[bool]:
+    """``pg_try_advisory_xact_lock`` on each, in the order given; nobody waits."""
+    return [
+        bool(r[0])
+        for r in conn.execute(
+            "SELECT pg_try_advisory_xact_lock(l.k) FROM unnest(%b::bigint[]) "
+            "WITH ORDINALITY AS l(k, i) ORDER BY l.i",
+            (list(locks),),
+        )
+    ]
+
+
+def read_windows(
+    conn: Conn, windows: Sequence[GroupKey]
+) -> tuple[dict[GroupKey, GroupRow], dict[GroupKey, list[tuple[int, int, float]]]]:
+    """Locked windows' rows and their waiting deliveries (id, event seq, created_at) in order,
+    in one round trip."""
+    members: dict[GroupKey, list[tuple[int, int, float]]] = {}
+    if not windows:
+        return {}, members
+    with conn.pipeline():
+        rows = conn.execute(_GROUPS_SQL, _pairs(windows))
+        waiting = conn.execute(
+            "SELECT d.destination, d.group_key, d.id, d.event_seq, d.created_at "
+            "FROM unnest(%b::text[], %b::text[]) AS w(d, k), LATERAL (SELECT * FROM deliveries "
+            "WHERE status = 'pending' AND destination = w.d AND group_key = w.k) AS d "
+            "ORDER BY d.id",
+            _pairs(windows),
+        )
+    for dest, gk, did, seq, created in waiting:
+        members.setdefault((str(dest), str(gk)), []).append((int(did), int(seq), float(created)))
+    return _groups_from(rows), members
+
+
+def take_notification_ids(conn: Conn, counts: Mapping[str, int]) -> dict[str, list[int]]:
+    """Ids for each destination's new notifications, taken while its ``destination_order``
+    row is locked (until commit, in one sorted pass), so per destination ids are committed in
+    ascending order and a reader that has seen id N has seen every id below it."""
+    wanted = sorted(d for d, n in counts.items() if n > 0)
+    if not wanted:
+        return {}
+    with conn.pipeline():
+        conn.execute(
+            "INSERT INTO destination_order (destination) SELECT unnest(%b::text[]) "
+            "ON CONFLICT (destination) DO UPDATE SET last_notification = "
+            "destination_order.last_notification",
+            (wanted,),
+        )
+        ids = conn.execute(
+            "SELECT ARRAY(SELECT nextval('notification_ids') FROM generate_series(1, %s))",
+            (sum(counts[d] for d in wanted),),
+        )
+    row = ids.fetchone()
+    assert row is not None
+    pool = iter(int(i) for i in row[0])
+    return {d: [next(pool) for _ in range(counts[d])] for d in wanted}
+
+
+def write_flush(
+    conn: Conn,
+    notifications: Sequence[tuple[Notification, Sequence[int], str]],
+    closed: Sequence[GroupKey],
+    now: float,
+) -> None:
+    """Store flushed windows as notifications (with their delivery ids and payload), close
+    them and the windows that came to nothing, and tell every replica: one round trip."""
+    with conn.pipeline():
+        if notifications:
+            conn.execute(
+                "INSERT INTO notifications (id, destination, group_key, idempotency_key, "
+                "status, created_at, attempts, next_attempt_at, total_events, delivery_ids, "
+                "object_keys, payload, clusters) SELECT n.id, n.dest, n.gk, n.key, 'pending', "
+                "n.created, 0, n.created, n.total, n.deliveries, n.objects, n.payload, "
+                "n.clusters FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], "
+                "%b::float8[], %b::int[], %b::text[], %b::text[], %b::text[], %b::text[]) "
+                "AS n(id, dest, gk, key, created, total, deliveries, objects, payload, clusters)",
+                [
+                    [n.id for n, _d, _p in notifications],
+                    [n.destination for n, _d, _p in notifications],
+                    [n.group_key for n, _d, _p in notifications],
+                    [n.idempotency_key for n, _d, _p in notifications],
+                    [n.created_at for n, _d, _p in notifications],
+                    [n.total_events for n, _d, _p in notifications],
+                    [json.dumps(list(d)) for _n, d, _p in notifications],
+                    [json.dumps(sorted(n.object_keys)) for n, _d, _p in notifications],
+                    [p for _n, _d, p in notifications],
+                    [json.dumps(list(n.clusters)) for n, _d, _p in notifications],
+                ],
+            )
+            batched = [(did, n.id) for n, ids, _p in notifications for did in ids]
+            conn.execute(
+                "UPDATE deliveries d SET status = 'batched', notification_id = u.n "
+                "FROM unnest(%b::bigint[], %b::bigint[]) AS u(id, n) WHERE d.id = u.id",
+                ([i for i, _n in batched], [n for _i, n in batched]),
+            )
+        flushed = sorted({(n.destination, n.group_key) for n, _d, _p in notifications})
+        if flushed or closed:
+            conn.execute(
+                "UPDATE groups g SET due_at = NULL, opened_at = NULL, last_flush_at = CASE "
+                "WHEN w.flushed THEN %s ELSE g.last_flush_at END FROM unnest(%b::text[], "
+                "%b::text[], %b::bool[]) AS w(d, k, flushed) "
+                "WHERE g.destination = w.d AND g.group_key = w.k",
+                (
+                    now,
+                    [d for d, _k in flushed] + [d for d, _k in closed],
+                    [k for _d, k in flushed] + [k for _d, k in closed],
+                    [True] * len(flushed) + [False] * len(closed),
+                ),
+            )
+        newest: dict[str, int] = {}
+        for n, _d, _p in notifications:
+            newest[n.destination] = max(newest.get(n.destination, 0), n.id)
+        notify(conn, newest)
 
 
 def waiting_in_groups(conn: Conn) -> dict[str, tuple[int, float]]:
@@ -239,7 +390,7 @@ def notify(conn: Conn, newest: Mapping[str, int]) -> None:
     """Tell every replica (on commit) the newest notification id stored per destination."""
     if newest:
         conn.execute(
-            "SELECT count(pg_notify(%s, p)) FROM unnest(%s::text[]) AS p",
+            "SELECT count(pg_notify(%s, p)) FROM unnest(%b::text[]) AS p",
             (CHANNEL, [f"{d}\t{n}" for d, n in sorted(newest.items())]),
         )
 
@@ -303,7 +454,7 @@ def lease_round(
     ).fetchone()
     live = int(live_row[0]) if live_row else 1
     conn.execute(
-        "INSERT INTO destination_leases (destination) SELECT unnest(%s::text[]) "
+        "INSERT INTO destination_leases (destination) SELECT unnest(%b::text[]) "
         "ON CONFLICT (destination) DO NOTHING",
         (sorted(destinations),),
     )

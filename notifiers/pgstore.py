@@ -293,14 +293,18 @@ class PostgresStore:
         at: float,
         anchor: ThreadAnchor | None,
     ) -> None:
+        # One statement (no answer awaited), so a batch of records can go in one round trip.
         conn = self.conn
-        row = conn.execute(
-            "UPDATE notifications SET status = %s, attempts = %s, next_attempt_at = %s, "
-            "last_attempt_at = %s, last_error = %s, last_status_code = %s, "
+        conn.execute(
+            "WITH n AS (UPDATE notifications SET status = %s, attempts = %s, "
+            "next_attempt_at = %s, last_attempt_at = %s, last_error = %s, last_status_code = %s, "
             "delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END "
             # A replica that lost its lease while sending never overwrites the outcome the
             # destination's next holder recorded.
-            "WHERE id = %s AND status = 'pending' RETURNING delivery_ids",
+            "WHERE id = %s AND status = 'pending' RETURNING status, delivery_ids) "
+            "UPDATE deliveries d SET status = n.status "
+            "FROM n, json_array_elements_text(n.delivery_ids::json) AS member(id) "
+            "WHERE n.status IN ('delivered', 'dead') AND d.id = member.id::bigint",
             (
                 status,
                 attempts,
@@ -312,7 +316,7 @@ class PostgresStore:
                 at,
                 notification_id,
             ),
-        ).fetchone()
+        )
         if anchor is not None and status == "delivered":
             conn.execute(
                 "INSERT INTO thread_anchors (destination, incident, channel, ts, opened_at, "
@@ -330,11 +334,6 @@ class PostgresStore:
                     int(anchor.closed),
                     at,
                 ),
-            )
-        if status in ("delivered", "dead") and row is not None:
-            conn.execute(
-                "UPDATE deliveries SET status = %s WHERE id = ANY(%s)",
-                (status, json.loads(row[0])),
             )
 
     def load_pending(

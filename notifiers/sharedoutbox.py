@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,15 @@ from typing import Any
 from notifiers import pgshared
 from notifiers.dedup import dedup_key
 from notifiers.model import BAD_STATUSES, Notification
-from notifiers.noise import HELD_MARK, held_group_key, parse_held_group_key
-from notifiers.outbox import IngestItem, IngestResult, Outbox, WaitingGroup
+from notifiers.noise import held_group_key, parse_held_group_key
+from notifiers.outbox import (
+    IngestItem,
+    IngestResult,
+    Outbox,
+    WaitingGroup,
+    notification_for,
+    payload_of,
+)
 from notifiers.pgstore import PostgresStore
 from notifiers.storeapi import OutboxStore
 from notifiers.writer import WriterOp
@@ -98,7 +106,7 @@ class SharedOutbox(Outbox):
         return next(self._delivery_ids)
 
     def _take_notification_id(self, conn: OutboxStore, destination: str) -> int:
-        return pgshared.next_notification_id(self.pg.conn, destination)
+        return pgshared.take_notification_ids(self.pg.conn, {destination: 1})[destination][0]
 
     # ---- the writer ----
 
@@ -110,13 +118,15 @@ class SharedOutbox(Outbox):
             try:
                 requests = [req for op in batch if op.kind == "ingest" for req in op.args]
                 items = [item for items, _f in requests for item in items]
-                conn.begin()
+                only_ingest = all(op.kind == "ingest" for op in batch)
                 if items:
-                    flat = self._ingest(items, now)
+                    flat = self._ingest(items, now, commit=only_ingest)
                     it = iter(flat)
                     ingested = [(fut, [next(it) for _ in its]) for its, fut in requests]
-                results = self._run_ops(conn, batch)
-                conn.commit()
+                if only_ingest:
+                    results = [None] * len(batch)
+                else:
+                    results = self._records_and_calls(conn, batch, begin=not items)
             except Exception as exc:
                 self._transaction_failed(conn, batch, exc)
                 return
@@ -125,26 +135,51 @@ class SharedOutbox(Outbox):
             self._complete(batch, results, [], None, ingested)
         self._flush_when_due(conn, now)
 
-    def _ingest(self, items: list[IngestItem], now: float) -> list[IngestResult]:
-        """Lock and load what the items touch, decide, store the events and the changed state."""
+    def _records_and_calls(
+        self, conn: OutboxStore, batch: list[WriterOp], *, begin: bool
+    ) -> list[Any]:
+        """Attempt records go in one round trip (with BEGIN, and COMMIT when no call needs an
+        answer first); calls run after them, then the commit."""
+        calls = any(op.kind == "call" for op in batch)
+        with self.pg.conn.pipeline():
+            if begin:
+                self.pg.conn.execute("BEGIN")
+            for op in batch:
+                if op.kind == "record":
+                    self._record(conn, op.args)
+            if not calls:
+                self.pg.conn.execute("COMMIT")
+        results = [op.args(conn) if op.kind == "call" else None for op in batch]
+        if calls:
+            conn.commit()
+        return results
+
+    def _ingest(self, items: list[IngestItem], now: float, *, commit: bool) -> list[IngestResult]:
+        """Lock and load what the items touch, decide, store the events and the changed state
+        (and commit, when nothing else shares the transaction): three round trips."""
         c = self.pg.conn
         keys = {dedup_key(item.event) for item in items}
         windows: set[tuple[str, str]] = set()
+        holds: set[tuple[str, str]] = set()
         for item in items:
             key = dedup_key(item.event)
             for t in item.targets:
                 windows.add((t.destination, t.group_key))
                 if t.noise.active:
                     windows.add((t.destination, held_group_key(t.group_key, t.noise, key)))
-        pgshared.lock_all(
+                    holds.add((t.destination, key))
+        seqs, delivery_ids = pgshared.begin_intake(
             c,
             [pgshared.lock_id("dedup", k) for k in keys]
             + [pgshared.lock_id("group", d, g) for d, g in windows],
+            len(items),
+            sum(len(i.targets) for i in items),
         )
-        self._dedup = pgshared.dedup_rows(c, keys)
+        self._seqs, self._delivery_ids = iter(seqs), iter(delivery_ids)
+        self._dedup, group_rows, running = pgshared.read_intake_state(c, keys, windows, holds)
         self._dirty_dedup = set()
         self._groups, self._last_flush = {}, {}
-        for gkey, row in pgshared.group_rows(c, windows).items():
+        for gkey, row in group_rows.items():
             if row.last_flush_at is not None:
                 self._last_flush[gkey] = row.last_flush_at
             if row.due_at is not None:
@@ -153,45 +188,40 @@ class SharedOutbox(Outbox):
                     gkey[0], gkey[1], row.due_at, row.interval, opened
                 )
         self._window_due = {g: w.due_at for g, w in self._groups.items()}
-        self._load_holds(items)
-        self._seqs = iter(pgshared.take_ids(c, "event_seqs", len(items)))
-        self._delivery_ids = iter(
-            pgshared.take_ids(c, "delivery_ids", sum(len(i.targets) for i in items))
-        )
+        self._load_holds(items, running)
         results, rows = self._prepare_ingest(items, now)
-        self.store.write_ingest_rows(rows)
-        pgshared.write_dedup(
+        pgshared.write_intake(
             c,
+            rows,
             [
                 (k, s.status, s.reason, s.revision, s.at, int(s.was_bad), s.applied_revision)
                 for k in sorted(self._dirty_dedup)
                 if (s := self._dedup.get(k)) is not None
             ],
-        )
-        pgshared.open_windows(
-            c,
             [
-                (g.destination, g.group_key, g.due_at, g.interval, g.created_at)
+                (
+                    g.destination,
+                    g.group_key,
+                    g.due_at,
+                    g.interval,
+                    g.created_at,
+                    held[1] if (held := parse_held_group_key(g.group_key)) else None,
+                )
                 for gkey, g in sorted(self._groups.items())
                 if self._window_due.get(gkey) != g.due_at  # opened here, or released early
             ],
+            commit=commit,
         )
         self._dirty_dedup = set()
         return results
 
-    def _load_holds(self, items: Sequence[IngestItem]) -> None:
+    def _load_holds(self, items: Sequence[IngestItem], running: pgshared.Holds) -> None:
         """Failures held by noise control wait in windows of their own (``held_group_key``);
         an open one is a running hold of its object at that destination, whatever the group
         key of the event at hand, and the object's bad events since are read back. The
         object's de-duplication lock, taken already, keeps flushes of the hold away."""
         self._held, self._held_objects, self._bad_times = {}, {}, {}
-        wanted = {
-            (t.destination, dedup_key(item.event))
-            for item in items
-            for t in item.targets
-            if t.noise.active
-        }
-        holds = pgshared.open_holds(self.pg.conn, wanted, HELD_MARK)
+        holds = running
         for item in items:
             key = dedup_key(item.event)
             for t in item.targets:
@@ -253,46 +283,70 @@ class SharedOutbox(Outbox):
             self._complete([], None, created, None)
 
     def _flush_windows(self, now: float) -> tuple[list[Notification], bool]:
+        """Every due window this replica can lock becomes a notification, in a few round trips
+        whatever their number. Per destination, windows go in due order; one locked by another
+        replica stops that destination here, since its notification must take the next id."""
         c = self.pg.conn
-        due = pgshared.due_groups(c, now, FLUSH_LIMIT)
-        created: list[Notification] = []
-        newest: dict[str, int] = {}
-        for dest, gk in due:
-            if not pgshared.try_lock(c, pgshared.lock_id("group", dest, gk)):
-                continue  # an intake is adding to it, or another replica is flushing it
-            row = pgshared.group_rows(c, [(dest, gk)]).get((dest, gk))
-            if row is None or row.due_at is None or row.due_at > now:
-                continue  # flushed by another replica since it was listed
-            members = pgshared.group_members(c, dest, gk)
-            if not members:
-                pgshared.close_window(c, dest, gk)
+        due = pgshared.due_windows(c, now, FLUSH_LIMIT)
+        if not due:
+            return [], False
+        locked = pgshared.try_lock_each(c, [pgshared.lock_id("group", d, g) for d, g in due])
+        blocked: set[str] = set()
+        mine: list[tuple[str, str]] = []
+        for (dest, gk), ok in zip(due, locked, strict=True):
+            if dest in blocked or not ok:
+                blocked.add(dest)
                 continue
-            opened = row.opened_at if row.opened_at is not None else members[0][2]
+            mine.append((dest, gk))
+        rows, members = pgshared.read_windows(c, mine)
+        groups: list[WaitingGroup] = []
+        closed: list[tuple[str, str]] = []
+        for dest, gk in mine:
+            row = rows.get((dest, gk))
+            if dest in blocked or row is None or row.due_at is None or row.due_at > now:
+                continue  # flushed by another replica since it was listed
+            waiting = members.get((dest, gk), [])
+            if not waiting:
+                closed.append((dest, gk))
+                continue
             group = WaitingGroup(
                 dest,
                 gk,
                 row.due_at,
                 row.interval,
-                opened,
-                [m[0] for m in members],
-                [m[1] for m in members],
+                row.opened_at if row.opened_at is not None else waiting[0][2],
+                [m[0] for m in waiting],
+                [m[1] for m in waiting],
             )
             held = parse_held_group_key(gk)
             if held is not None:
-                key = held[1]
-                if not pgshared.try_lock(c, pgshared.lock_id("dedup", key)):
-                    continue  # an event of the object is being decided: after it
-                self._dedup = pgshared.dedup_rows(c, [key])
-                self._held, self._held_objects = {}, {}
-                self._bad_times = {key: self._bad_times_since(key, group)}
-                if not self._release(self.store, group):
-                    pgshared.close_window(c, dest, gk)
+                if not pgshared.try_lock(c, pgshared.lock_id("dedup", held[1])):
+                    blocked.add(dest)  # an event of the object is being decided: after it
                     continue
-            notification = self._flush_group(self.store, group, now)
-            created.append(notification)
-            newest[dest] = notification.id
-        pgshared.notify(c, newest)
-        return created, len(due) >= FLUSH_LIMIT
+                self._dedup = pgshared.dedup_rows(c, [held[1]])
+                self._held, self._held_objects = {}, {}
+                self._bad_times = {held[1]: self._bad_times_since(held[1], group)}
+                if not self._release(self.store, group):
+                    closed.append((dest, gk))
+                    continue
+            groups.append(group)
+        listed = [s for g in groups for s in g.event_seqs[: self.max_events]]
+        bodies = self.store.event_bodies(listed) if listed else {}
+        ids = pgshared.take_notification_ids(c, Counter(g.destination for g in groups))
+        flushed: list[tuple[Notification, Sequence[int], str]] = []
+        for group in groups:
+            shown = group.event_seqs[: self.max_events]
+            rest = group.event_seqs[len(shown) :]
+            notification = notification_for(
+                group,
+                [bodies[s] for s in shown if s in bodies],
+                self.store.event_summaries(rest) if rest else [],
+                ids[group.destination].pop(0),
+                now,
+            )
+            flushed.append((notification, group.delivery_ids, payload_of(notification)))
+        pgshared.write_flush(c, flushed, closed, now)
+        return [n for n, _d, _p in flushed], len(due) >= FLUSH_LIMIT
 
     # ---- views ----
 
