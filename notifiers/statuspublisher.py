@@ -499,28 +499,14 @@ class StatusPublisher:
         key = (target.destination, status.sha, status.context)
         if why:
             skips.append((target.destination, rollout_id, why))
-        if not queue:
-            if why:
-                return
-            claim = _status_key(*key)
-            if self.store.try_claim(conn, claim):
-                # A queued older wish that is now moot (the host already shows this) goes away.
-                try:
-                    conn.execute(
-                        "DELETE FROM status_queue WHERE destination=? AND sha=? AND context=? "
-                        "AND dead=0",
-                        key,
-                    )
-                finally:
-                    self.store.release(conn, [claim])
-                return
-            # Another replica is posting a newer wish right now: once that lands, the host
-            # no longer shows this one, so this one follows it.
-            not_before = now
         payload = json.dumps(
             {"status": asdict(status), "repo": {"host": repo.host, "path": list(repo.path)}},
             sort_keys=True,
         )
+        if not queue:
+            if not why:
+                self._drop_moot(conn, key, payload, now)
+            return
         conn.execute(
             "INSERT INTO status_queue (destination, sha, context, payload, attempts, next_at, "
             "dead, last_error, last_code, queued_at) VALUES (?, ?, ?, ?, 0, ?, 0, '', NULL, ?) "
@@ -528,6 +514,32 @@ class StatusPublisher:
             "attempts=0, next_at=excluded.next_at, dead=0, last_error='', last_code=NULL "
             "WHERE status_queue.payload != excluded.payload OR status_queue.dead = 1",
             (*key, payload, not_before, now),
+        )
+
+    def _drop_moot(
+        self, conn: RolloutConn, key: tuple[str, str, str], payload: str, now: float
+    ) -> None:
+        """The host already shows ``payload``: a queued older wish goes away, unless another
+        replica is posting it right now; then the host will show that one, so ``payload`` takes
+        its place in the queue and follows it (the holder removes only what it posted)."""
+        claim = _status_key(*key)
+        if self.store.try_claim(conn, claim):
+            try:
+                conn.execute(
+                    "DELETE FROM status_queue WHERE destination=? AND sha=? AND context=? "
+                    "AND dead=0",
+                    key,
+                )
+            finally:
+                self.store.release(conn, [claim])
+            return
+        # Only over a different queued wish: with none (the holder already recorded its post
+        # and removed it), the host shows ``payload``.
+        conn.execute(
+            "UPDATE status_queue SET payload=?, attempts=0, next_at=?, last_error='', "
+            "last_code=NULL WHERE destination=? AND sha=? AND context=? AND dead=0 "
+            "AND payload != ?",
+            (payload, now, *key, payload),
         )
 
     async def _deliver_due(self) -> int:

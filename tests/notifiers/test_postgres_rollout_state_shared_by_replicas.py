@@ -279,11 +279,12 @@ async def test_a_status_back_to_what_the_host_showed_follows_another_replicas_po
     try:
         async with two_replicas(tmp_path, github, destination, monkeypatch) as (first, _second):
 
-            async def report(applied: int) -> None:
+            async def report(applied: int, reason: str = "") -> None:
                 states = {
                     c: obj(revision) if i < applied else obj(REV_A, wanted=revision)
                     for i, c in enumerate(("c1", "c2", "c3"))
                 }
+                states["c3"]["reason"] = reason  # news about a cluster that changes no count
                 await post_clusters(first, states)
 
             await post_clusters(first, {c: obj(REV_A) for c in ("c1", "c2", "c3")})
@@ -292,6 +293,11 @@ async def test_a_status_back_to_what_the_host_showed_follows_another_replicas_po
             other.open()
             key = f"status/github/{commit}/{FLEET}"
             assert await other.call(lambda conn: other.try_claim(conn, key))  # posting now
+            # It recorded "1/3" as posted (here: the first replica did) and still holds the
+            # claim: a plan that finds "1/3" again has nothing to queue.
+            await report(1, reason="Progressing")
+            await until(lambda: settled([first]), "the first replica idle")
+            assert queued() == []
             await report(2)
             await until(lambda: queued() == ["applied on 2/3 clusters"], "2/3 queued")
             await report(1)  # a cluster falls back while "2/3" is being posted
