@@ -29,7 +29,7 @@ import pytest
 from tests.cli.process import Fluxwatch
 from tests.deploy.podfs import container_args, in_pod, lay_out_pod, mounts_of
 from tests.deploy.renders import example_values, find, render_chart
-from tests.deploy.tlspostgres import TlsPostgres, tls_postgres, write_client_files
+from tests.deploy.tlspostgres import ROLE, TlsPostgres, tls_postgres, write_client_files
 from tests.notifiers.fakes import FakeDestination, Step, eventually, fast_webhook, flux_event
 from tests.postgres import postgres_binary
 
@@ -133,6 +133,15 @@ async def test_replicas_share_the_outbox_and_take_over_within_the_lease(
                 lambda: sorted(e["name"] for e in sink.applied_events()) == ["a", "b"], within=30
             )
 
+            # docs/bridge.md sizes the database for three connections per replica.
+            ((connections,),) = _in_database(
+                tls_db,
+                roots[0],
+                database,
+                f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}' "
+                "AND pid <> pg_backend_pid()",
+            )
+            assert connections <= 3 * len(PODS)
             rows = _in_database(tls_db, roots[0], database, "SELECT id FROM replicas")
             assert sorted(r[0] for r in rows) == sorted(PODS)
             ((holder,),) = _in_database(
