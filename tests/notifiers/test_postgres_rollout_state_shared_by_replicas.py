@@ -292,7 +292,8 @@ async def test_a_status_back_to_what_the_host_showed_follows_another_replicas_po
             await until(lambda: fleet_posts() == ["applied on 1/3 clusters"], "1/3 posted")
             other.open()
             key = f"status/github/{commit}/{FLEET}"
-            assert await other.call(lambda conn: other.try_claim(conn, key))  # posting now
+            # "posting now" (once the replica that posted "1/3" has let go of the claim)
+            await until(lambda: other.call(lambda conn: other.try_claim(conn, key)), "the claim")
             # It recorded "1/3" as posted (here: the first replica did) and still holds the
             # claim: a plan that finds "1/3" again has nothing to queue.
             await report(1, reason="Progressing")
