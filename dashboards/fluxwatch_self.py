@@ -74,10 +74,13 @@ def queries(ctx: Context) -> dict[str, str]:
         "bridge_deliveries": (
             f"sum by (destination, outcome) (rate({q.sel(bridge.DELIVERIES)}{rate}))"
         ),
-        "bridge_queue": f"sum by (destination) ({q.sel(bridge.QUEUE_DEPTH)})",
+        # Replicas of a bridge on PostgreSQL each report the whole shared outbox: max, not sum.
+        "bridge_queue": f"max by (destination) ({q.sel(bridge.QUEUE_DEPTH)})",
         "bridge_oldest": f"max by (destination) ({q.sel(bridge.OLDEST_PENDING_AGE)})",
-        "bridge_dead": f"sum({q.sel(bridge.DEAD_LETTERS)}) or vector(0)",
-        "bridge_circuits_open": f"sum({q.sel(bridge.CIRCUIT_OPEN)}) or vector(0)",
+        "bridge_dead": f"sum(max by (destination) ({q.sel(bridge.DEAD_LETTERS)})) or vector(0)",
+        "bridge_circuits_open": (
+            f"sum(max by (destination) ({q.sel(bridge.CIRCUIT_OPEN)})) or vector(0)"
+        ),
     }
 
 
