@@ -268,9 +268,14 @@ class SharedOutbox(Outbox):
             heapq.heappop(self._due)
         self._next_poll = mono + self.poll_seconds
         try:
+            # Looked up outside a transaction: an idle replica's poll is one indexed query.
+            due = pgshared.due_windows(self.pg.conn, now, FLUSH_LIMIT)
+            refresh = mono >= self._next_waiting
+            if not due and not refresh:
+                return
             conn.begin()
-            created, more = self._flush_windows(now)
-            if mono >= self._next_waiting:
+            created, more = self._flush_windows(now, due) if due else ([], False)
+            if refresh:
                 self._waiting = pgshared.waiting_in_groups(self.pg.conn)
                 self._next_waiting = mono + WAITING_SECONDS
             conn.commit()
@@ -282,14 +287,13 @@ class SharedOutbox(Outbox):
         if created:
             self._complete([], None, created, None)
 
-    def _flush_windows(self, now: float) -> tuple[list[Notification], bool]:
+    def _flush_windows(
+        self, now: float, due: list[tuple[str, str]]
+    ) -> tuple[list[Notification], bool]:
         """Every due window this replica can lock becomes a notification, in a few round trips
         whatever their number. Per destination, windows go in due order; one locked by another
         replica stops that destination here, since its notification must take the next id."""
         c = self.pg.conn
-        due = pgshared.due_windows(c, now, FLUSH_LIMIT)
-        if not due:
-            return [], False
         locked = pgshared.try_lock_each(c, [pgshared.lock_id("group", d, g) for d, g in due])
         blocked: set[str] = set()
         mine: list[tuple[str, str]] = []
