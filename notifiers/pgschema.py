@@ -189,11 +189,12 @@ def adopt_rows(conn: psycopg.Connection[Any]) -> None:
 
 def refuse_single_writer(conn: psycopg.Connection[Any]) -> None:
     """Stop when a bridge of a single-writer release still writes to this database (an upgrade
-    that started the new bridge before stopping the old one)."""
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SINGLE_WRITER_LOCK,)).fetchone()
+    that started the new bridge before stopping the old one). Replicas hold the lock shared for
+    their session, so they never exclude each other, and a single-writer bridge started beside
+    them refuses in turn."""
+    row = conn.execute("SELECT pg_try_advisory_lock_shared(%s)", (SINGLE_WRITER_LOCK,)).fetchone()
     if not (row and row[0]):
         raise PostgresError(
             "a bridge of an earlier fluxwatch release (one writer per database) still writes "
             "to this PostgreSQL outbox; stop it, then start the new bridges"
         )
-    conn.execute("SELECT pg_advisory_unlock(%s)", (SINGLE_WRITER_LOCK,))

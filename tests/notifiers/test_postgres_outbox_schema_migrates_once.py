@@ -121,9 +121,18 @@ def test_replicas_refuse_to_write_beside_a_single_writer_bridge(
         old_bridge.execute("SELECT pg_advisory_lock(%s)", (SINGLE_WRITER_LOCK,))
         with pytest.raises(PostgresError, match="earlier fluxwatch release"):
             PostgresStore(settings_for(postgres_dsn, tmp_path)).open()
-    store = PostgresStore(settings_for(postgres_dsn, tmp_path))
-    store.open()  # the old bridge stopped: its session and lock are gone
-    store.close()
+    replicas = [PostgresStore(settings_for(postgres_dsn, tmp_path)) for _ in range(2)]
+    for store in replicas:  # the old bridge stopped: replicas start side by side
+        store.open()
+    try:
+        with psycopg.connect(postgres_dsn, autocommit=True) as old_bridge:
+            row = old_bridge.execute(
+                "SELECT pg_try_advisory_lock(%s)", (SINGLE_WRITER_LOCK,)
+            ).fetchone()
+        assert row == (False,)  # and an old bridge started beside them would refuse
+    finally:
+        for store in replicas:
+            store.close()
 
 
 def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
