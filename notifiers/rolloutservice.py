@@ -280,5 +280,7 @@ class RolloutService:
                 )
                 if removed:
                     log.info("pruned %d finished rollouts", removed)
+                if self.store.shared:
+                    self.statuses.look_again()
             except Exception:
                 log.exception("pruning rollouts failed; retrying")

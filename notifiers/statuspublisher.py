@@ -288,6 +288,7 @@ class StatusPublisher:
         self._counted: set[tuple[str, int, str]] = set()
         self._chat_due: dict[Identity, float] = {}  # paced chat updates, due later
         self._contended: set[Identity] = set()  # chat lines another replica was sending
+        self._look_all = True  # compare every current rollout with what was posted
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: HttpClient | None = None
@@ -297,6 +298,12 @@ class StatusPublisher:
     @property
     def active(self) -> bool:
         return bool(self.targets) or self.submit is not None
+
+    def look_again(self) -> None:
+        """Compare every current rollout with what was posted, as after a start: with replicas,
+        a paced update another replica held in memory when it died is sent from here."""
+        self._look_all = True
+        self._wake.set()
 
     def on_report(self, result: ReportResult) -> None:
         if self.active and result.touched:
@@ -326,6 +333,7 @@ class StatusPublisher:
             self._dirty
             or self._busy
             or self._contended
+            or (self._look_all and self._task is not None)
             or any(d <= now for d in self._chat_due.values())
         ):
             return False
@@ -337,15 +345,14 @@ class StatusPublisher:
         return int(due) == 0
 
     async def _run(self) -> None:
-        looked = False
         while True:
             self._busy = True
             try:
-                if not looked:
+                if self._look_all:
                     # After a restart, every current rollout is compared with what was posted.
                     current = await self.store.call(current_rollouts)
                     self._dirty |= {r.identity for r in current}
-                    looked = True
+                    self._look_all = False
                 now = self.clock()
                 for identity, due in list(self._chat_due.items()):
                     if due <= now:

@@ -68,7 +68,11 @@ class Replica:
 
 @contextlib.asynccontextmanager
 async def two_replicas(
-    tmp_path: Path, github: FakeGitHost, chat: FakeDestination, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    github: FakeGitHost,
+    chat: FakeDestination,
+    monkeypatch: pytest.MonkeyPatch,
+    **rollouts: str,
 ) -> AsyncIterator[tuple[Replica, Replica]]:
     """Two bridges on one PostgreSQL database (``fakes.OUTBOX_POSTGRES_DSN``): commit statuses
     to ``github``, the fleet rollout line through a ``fleet_rollouts`` route to ``chat``."""
@@ -97,7 +101,7 @@ async def two_replicas(
             ],
         },
         exporters={"token_file": str(tmp_path / "exporter-token")},
-        rollouts={"status_interval": "0s"},
+        rollouts={"status_interval": "0s", **rollouts},
     )
     bridges: list[Bridge] = []
     try:
@@ -308,6 +312,43 @@ async def test_a_status_back_to_what_the_host_showed_follows_another_replicas_po
             assert fleet_posts() == ["applied on 1/3 clusters"] * 2
     finally:
         other.close()
+        await github.stop()
+
+
+async def test_a_paced_chat_line_of_a_replica_that_stops_is_sent_by_the_other(
+    tmp_path: Path,
+    shared_database: str,
+    destination: FakeDestination,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Progress lines are paced (``status_interval``) in the memory of the replica that planned
+    them; when it goes away first, the other replica's periodic look at every current rollout
+    (each ``prune_interval``) sends the line."""
+    commit = COMMITS[0]
+    revision = f"main@sha1:{commit}"
+    github = await FakeGitHub(token="gh-token").start()
+    try:
+        async with two_replicas(
+            tmp_path, github, destination, monkeypatch, status_interval="2s", prune_interval="0.2s"
+        ) as (first, _second):
+
+            async def report(applied: int) -> None:
+                states = {
+                    c: obj(revision) if i < applied else obj(REV_A, wanted=revision)
+                    for i, c in enumerate(("c1", "c2", "c3"))
+                }
+                await post_clusters(first, states)
+
+            def has_line(count: str) -> bool:
+                return any(count in line for line in fleet_lines(destination, commit))
+
+            await post_clusters(first, {c: obj(REV_A) for c in ("c1", "c2", "c3")})
+            await report(1)
+            await until(lambda: has_line("applied on 1/3"), "the 1/3 line")
+            await report(2)  # paced: the first replica holds "2/3" back for 2 s...
+            await first.bridge.stop()  # ...and stops before sending it
+            await until(lambda: has_line("applied on 2/3"), "the 2/3 line from the other")
+    finally:
         await github.stop()
 
 
