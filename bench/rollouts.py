@@ -229,10 +229,60 @@ def postgres_outbox(base: Path, dsn: str) -> dict[str, Any]:
     return {"outbox": {"postgres": {"dsn_file": str(base / "outbox.dsn")}}}
 
 
+async def replicas_storing(dsn: str, base: Path) -> None:
+    """Rollout steps stored by one replica's store, then by two at once on the same database
+    (both in this process, each with its own session): rollout writes take one lock in turn,
+    so a second replica adds no report throughput, and the ratio shows what taking turns costs."""
+    from notifiers.pgstore import PostgresSettings
+    from notifiers.rolloutpg import PostgresRolloutStore
+    from notifiers.rollouts import parse_object
+
+    (base / "replicas.dsn").write_text(dsn)
+    settings = PostgresSettings(dsn_file=base / "replicas.dsn")
+    names = [f"prod-{i:04d}" for i in range(CLUSTERS)]
+
+    def step(batch: list[str], revision: str) -> dict[str, list[Any]]:
+        return {n: [parse_object(o, n, 0.0, "bench") for o in objects(revision)] for n in batch}
+
+    stores = [PostgresRolloutStore(settings), PostgresRolloutStore(settings)]
+    for store in stores:
+        store.open()
+    try:
+        await stores[0].report(
+            shard=0, total_shards=1, synced=True, clusters=step(names, A), now=0.0
+        )
+        batches = [names[i : i + 10] for i in range(0, CLUSTERS, 10)]
+        rates: list[float] = []
+        for revision, used in ((B, stores[:1]), ("main@sha1:" + "c" * 40, stores)):
+
+            async def store_batches(
+                i: int, every: int, store: PostgresRolloutStore, rev: str
+            ) -> None:
+                for batch in batches[i::every]:
+                    await store.report(
+                        shard=0, total_shards=1, synced=True, clusters=step(batch, rev), now=1.0
+                    )
+
+            t0 = time.perf_counter()
+            await asyncio.gather(
+                *(store_batches(i, len(used), s, revision) for i, s in enumerate(used))
+            )
+            rates.append(len(batches) / (time.perf_counter() - t0))
+    finally:
+        for store in stores:
+            store.close()
+    print(
+        f"[postgres] rollout steps stored ({CLUSTERS} clusters, 10 per report): "
+        f"1 replica {rates[0]:.0f} reports/s, 2 replicas at once {rates[1]:.0f} reports/s "
+        f"(ratio {rates[1] / rates[0]:.2f}: one rollout writer at a time)"
+    )
+
+
 def main() -> None:
     from tests.postgres import running_postgres
 
     exporter_scan()
     asyncio.run(main_async())
-    with running_postgres(durable=True) as server:
+    with running_postgres(durable=True) as server, tempfile.TemporaryDirectory() as tmp:
         asyncio.run(main_async("postgres", server.dsn(server.new_database())))
+        asyncio.run(replicas_storing(server.dsn(server.new_database()), Path(tmp)))
