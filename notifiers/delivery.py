@@ -119,8 +119,11 @@ class Dispatcher:
                 )
                 continue
             self.metrics.child(self.metrics.notifications, n.destination).inc()
-            if not self._delivers(n.destination):
-                continue  # its holder hears of it from the database
+            if self.held is not None:
+                # Replicas: another one may have committed a lower id of this destination that
+                # is not loaded yet; reading the window from the database keeps id order.
+                self.stored_elsewhere(n.destination, n.id)
+                continue
             if dest.on_disk or len(dest.queue) >= self.window:
                 dest.on_disk = True
                 dest.skipped_max = max(dest.skipped_max, n.id)
