@@ -44,7 +44,8 @@ from notifiers.rolloutpg import PostgresRolloutStore
 from notifiers.rollouts import ClusterObject, parse_object
 from notifiers.rolloutstore import ReportResult, RolloutStore, SqliteRolloutStore, prune_rollouts
 from notifiers.rolloutview import load_view, render_html, render_text
-from notifiers.statuspublisher import StatusPublisher, StatusTarget, dead_statuses
+from notifiers.statusplan import StatusTarget
+from notifiers.statuspublisher import StatusPublisher, dead_statuses
 
 log = logging.getLogger("fluxwatch.bridge.rollouts")
 

@@ -2,9 +2,10 @@
 optionally one per cluster, on every commit-status destination (GitHub, GitLab, ...).
 
 Commit statuses are state, not messages: what matters is that the host ends up showing the
-newest verdict, not that every step is delivered. So the publisher keeps, durably in
-``rollouts.sqlite3``, the last status posted per (destination, commit, context) and one queued
-"desired" status per key that newer verdicts overwrite:
+newest verdict, not that every step is delivered. So the publisher keeps, durably in the
+rollout store (``rollouts.sqlite3``, or PostgreSQL shared by replicas), the last status posted
+per (destination, commit, context) and one queued "desired" status per key that newer verdicts
+overwrite:
 
 - equal to the last posted one: nothing is sent (idempotent, also across restarts);
 - a progress update ("applied on 212/500") waits ``min_interval`` after the previous post
@@ -19,21 +20,20 @@ abc1234: applied on 212/500 clusters") becomes one event (source ``rollout``) su
 the normal routing and outbox, paced like the statuses and never repeated (the last line per
 rollout is kept in ``chat_posted``). Slack turns them into one thread parent edited in place.
 
-Deciding is pure (``plan_status``, ``desired_statuses``, ``pace``, ``fleet_rollout_event``); the
-loop only reads, posts and records.
+Deciding is pure (``notifiers.statusplan``: ``plan_status``, ``desired_statuses``, ``pace``,
+``fleet_rollout_event``); the loop here only reads, posts and records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from notifiers.http import HttpClient, TransportError
@@ -43,22 +43,16 @@ from notifiers.model import Event, Fail, Ok, Retry
 from notifiers.providers.commitstatus import (
     CommitStatus,
     CommitStatusOptions,
-    HostApi,
     RepoRef,
     redact,
-    render_context,
-    resolve_repo,
-    truncate_chars,
 )
 from notifiers.retry import backoff
 from notifiers.rollouts import (
     FailPolicy,
-    FleetState,
     Identity,
     Rollout,
     Tally,
     fleet_chat_line,
-    fleet_state,
     tally,
 )
 from notifiers.rolloutstore import (
@@ -70,6 +64,14 @@ from notifiers.rolloutstore import (
     rollouts_of,
     shards_complete,
 )
+from notifiers.statusplan import (
+    Posted,
+    StatusTarget,
+    desired_statuses,
+    fleet_rollout_event,
+    pace,
+    plan_status,
+)
 
 log = logging.getLogger("fluxwatch.bridge.statuses")
 
@@ -78,171 +80,9 @@ MAX_ATTEMPTS = 20
 MAX_RETRY_AFTER = 3600.0
 BATCH = 32
 REQUEST_TIMEOUT = 15.0
-_VERDICT_STATES = {"applied": "success", "failing": "failure", "pending": "pending"}
 CHAT_RETRY = 5.0  # after the outbox refused a fleet rollout update
 CLAIM_RETRY = 0.2  # after finding another replica sending the line: it records it at once
-# fleet state -> (event status, severity, reason): what routes and chat renderers read
-_FLEET_EVENT = {
-    "pending": ("progressing", "info", "FleetRolloutProgressing"),
-    "success": ("ready", "info", "FleetRolloutSucceeded"),
-    "failure": ("failing", "error", "FleetRolloutFailed"),
-}
 Submit = Callable[[Sequence[Event]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class StatusTarget:
-    destination: str
-    api: HostApi
-    options: CommitStatusOptions
-
-    def wants(self, identity: Identity) -> bool:
-        if not self.options.objects:
-            return True
-        text = "/".join(identity)
-        return any(fnmatch.fnmatchcase(text, pattern) for pattern in self.options.objects)
-
-
-@dataclass(frozen=True, slots=True)
-class Posted:
-    state: str
-    description: str
-    posts: int
-    posted_at: float
-
-
-def desired_statuses(
-    rollout: Rollout, t: Tally, policy: FailPolicy, target: StatusTarget
-) -> tuple[list[tuple[CommitStatus, RepoRef]], str]:
-    """The statuses ``target`` should show for ``rollout``, or "" and the reason there are none."""
-    sha = t.commit
-    if not sha:
-        return [], "no_commit"
-    repo, why = resolve_repo(target.api, target.options, rollout.source_url)
-    if repo is None:
-        return [], why
-    api, options = target.api, target.options
-    values = {"kind": rollout.kind, "namespace": rollout.namespace, "name": rollout.name}
-    out: list[tuple[CommitStatus, RepoRef]] = []
-    if options.fleet:
-        state, description = fleet_state(t, policy)
-        out.append(
-            (
-                CommitStatus(
-                    sha=sha,
-                    context=render_context(
-                        options.fleet_context, {**values, "cluster": "fleet"}, api.max_context
-                    ),
-                    state=state,
-                    description=truncate_chars(description, api.max_description),
-                    target_url=options.target_url,
-                ),
-                repo,
-            )
-        )
-    if options.per_cluster:
-        for c in t.clusters:
-            if c.verdict == "pending" and not c.current:
-                continue
-            text = {
-                "applied": "applied",
-                "failing": f"failing: {c.reason} {c.message}".strip(),
-                "pending": "waiting to apply",
-            }[c.verdict]
-            out.append(
-                (
-                    CommitStatus(
-                        sha=sha,
-                        context=render_context(
-                            options.cluster_context,
-                            {**values, "cluster": c.cluster},
-                            api.max_context,
-                        ),
-                        state=_VERDICT_STATES[c.verdict],  # type: ignore[arg-type]
-                        description=truncate_chars(text, api.max_description),
-                        target_url=options.target_url,
-                    ),
-                    repo,
-                )
-            )
-    return out, ""
-
-
-def pace(
-    state: str, text: str, posted: Posted | None, now: float, min_interval: float
-) -> float | None:
-    """When to send ``(state, text)`` given the last one sent; None when it says the same.
-
-    A change of state goes at once; progress within one state waits ``min_interval`` after
-    the previous send, so a 500-cluster rollout is tens of updates, not 500 (pure).
-    """
-    if posted is not None and (posted.state, posted.description) == (state, text):
-        return None
-    if posted is not None and posted.state == state:
-        return max(now, posted.posted_at + min_interval)
-    return now
-
-
-def fleet_rollout_event(
-    rollout: Rollout, t: Tally, state: FleetState, line: str, now: float, event_id: str
-) -> Event:
-    """The fleet rollout state as one event for the routes that set ``fleet_rollouts`` (pure).
-
-    ``cluster`` is ``*`` (the whole fleet); the counts travel in ``metadata`` for routes and
-    renderers; ``message`` is the line the chat message shows.
-    """
-    status, severity, reason = _FLEET_EVENT[state]
-    return Event(
-        id=event_id,
-        source="rollout",
-        type="fleet_rollout",
-        cluster="*",
-        kind=rollout.kind,
-        namespace=rollout.namespace,
-        name=rollout.name,
-        status=status,
-        severity=severity,
-        reason=reason,
-        message=line,
-        received_at=now,
-        occurred_at=now,
-        revision=rollout.revision,
-        metadata={
-            "commit": t.commit,
-            "fleet_state": state,
-            "fleet_clusters": str(t.total),
-            "applied": str(t.applied),
-            "failing": str(t.failing),
-            "failing_clusters": ",".join(c.cluster for c in t.failing_clusters()),
-            "source_url": rollout.source_url,
-            "rollout_started_at": f"{rollout.started_at:.3f}",
-        },
-    )
-
-
-def plan_status(
-    status: CommitStatus,
-    posted: Posted | None,
-    now: float,
-    *,
-    min_interval: float,
-    max_posts: int,
-) -> tuple[bool, float, str]:
-    """(queue it?, not before, skip reason): idempotence, pacing and the host's cap; pure."""
-    not_before = pace(status.state, status.description, posted, now, min_interval)
-    if not_before is None:
-        return False, 0.0, ""
-    # Keep the last post for the final verdict: progress stops one short of the cap.
-    if (
-        max_posts
-        and posted is not None
-        and (
-            posted.posts >= max_posts
-            or (status.state == "pending" and posted.posts >= max_posts - 1)
-        )
-    ):
-        return False, 0.0, "status_limit"
-    return True, not_before, ""
 
 
 def _chat_posted(conn: RolloutConn, rollout: Rollout) -> Posted | None:

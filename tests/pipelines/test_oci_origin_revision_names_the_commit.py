@@ -13,7 +13,7 @@ from notifiers.providers.commitstatus import CommitStatusOptions
 from notifiers.providers.github import API as GITHUB
 from notifiers.rollouts import ClusterObject, FailPolicy, Rollout, rollout_commit, tally
 from notifiers.rolloutstore import connect, objects_of
-from notifiers.statuspublisher import StatusTarget, desired_statuses
+from notifiers.statusplan import StatusTarget, desired_statuses
 from tests.pipelines.bridgeharness import (
     BridgeRunner,
     oci_github_bridge,

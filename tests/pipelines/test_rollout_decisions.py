@@ -20,7 +20,7 @@ from notifiers.rollouts import (
     revisions_to_start,
     tally,
 )
-from notifiers.statuspublisher import (
+from notifiers.statusplan import (
     Posted,
     StatusTarget,
     desired_statuses,
