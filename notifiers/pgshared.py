@@ -296,26 +296,33 @@ def read_windows(
 
 def take_notification_ids(conn: Conn, counts: Mapping[str, int]) -> dict[str, list[int]]:
     """Ids for each destination's new notifications, taken while its ``destination_order``
-    row is locked (until commit, in one sorted pass), so per destination ids are committed in
-    ascending order and a reader that has seen id N has seen every id below it."""
+    row is locked (until commit), so per destination ids are committed in ascending order and
+    a reader that has seen id N has seen every id below it. A destination whose row another
+    replica holds (its flush is committing) is left out, not waited for: its windows stay due
+    for the next look, and this replica's writer goes on with intake and delivery records."""
     wanted = sorted(d for d, n in counts.items() if n > 0)
     if not wanted:
         return {}
     with conn.pipeline():
         conn.execute(
             "INSERT INTO destination_order (destination) SELECT unnest(%b::text[]) "
-            "ON CONFLICT (destination) DO UPDATE SET last_notification = "
-            "destination_order.last_notification",
+            "ON CONFLICT (destination) DO NOTHING",
+            (wanted,),
+        )
+        locked = conn.execute(
+            "SELECT destination FROM destination_order WHERE destination = ANY(%b::text[]) "
+            "ORDER BY destination FOR UPDATE SKIP LOCKED",
             (wanted,),
         )
         ids = conn.execute(
             "SELECT ARRAY(SELECT nextval('notification_ids') FROM generate_series(1, %s))",
             (sum(counts[d] for d in wanted),),
         )
+    mine = sorted(str(r[0]) for r in locked)
     row = ids.fetchone()
     assert row is not None
     pool = iter(int(i) for i in row[0])
-    return {d: [next(pool) for _ in range(counts[d])] for d in wanted}
+    return {d: [next(pool) for _ in range(counts[d])] for d in mine}
 
 
 def write_flush(

@@ -41,6 +41,7 @@ from notifiers.writer import WriterOp
 
 POLL_SECONDS = 0.05  # how often a replica looks for windows other replicas opened
 FLUSH_LIMIT = 256  # windows flushed per transaction; more wait for the next one
+SKIPPED_RETRY = 0.005  # after leaving a destination another replica was flushing
 WAITING_SECONDS = 1.0  # how often the per-destination count of waiting deliveries is refreshed
 
 
@@ -339,6 +340,8 @@ class SharedOutbox(Outbox):
         ids = pgshared.take_notification_ids(c, Counter(g.destination for g in groups))
         flushed: list[tuple[Notification, Sequence[int], str]] = []
         for group in groups:
+            if group.destination not in ids:
+                continue  # another replica is committing a flush of it: next look
             shown = group.event_seqs[: self.max_events]
             rest = group.event_seqs[len(shown) :]
             notification = notification_for(
@@ -350,6 +353,8 @@ class SharedOutbox(Outbox):
             )
             flushed.append((notification, group.delivery_ids, payload_of(notification)))
         pgshared.write_flush(c, flushed, closed, now)
+        if any(g.destination not in ids for g in groups):
+            self._next_poll = min(self._next_poll, time.monotonic() + SKIPPED_RETRY)
         return [n for n, _d, _p in flushed], len(due) >= FLUSH_LIMIT
 
     # ---- views ----
