@@ -12,7 +12,6 @@ TLS with the client certificate from the mounted Secret.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import yaml
 
 from fluxwatch.cli import build_parser, main
 from fluxwatch.config import load_config
-from notifiers.intake import new_event_id, parse_flux_event
 from tests.deploy.podfs import container_args, in_pod, lay_out_pod, mounts_of
 from tests.deploy.renders import KUSTOMIZE, Manifest, find, kustomize_build, render_example
 from tests.deploy.test_every_render_validates_against_schemas import (
@@ -37,8 +35,8 @@ from tests.notifiers.fakes import (
     bridge_config,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
+    parsed_flux_event,
 )
 
 JOB = "fluxwatch-outbox-migrate"
@@ -127,13 +125,7 @@ async def _single_bridge_owing(state: Path, names: tuple[str, ...]) -> None:
         await single.start(serve=False)
         try:
             for name in names:
-                event = parse_flux_event(
-                    flux_event(name),
-                    cluster_from_request="prod-eu-1",
-                    default_cluster="unknown",
-                    now=time.time(),
-                    event_id=new_event_id(),
-                )
+                event = parsed_flux_event(name, cluster="prod-eu-1")
                 await single.submit([event])
             await eventually(lambda: len(down.requests) >= len(names))  # stored, and owed
         finally:

@@ -17,6 +17,8 @@ from aiohttp import web
 
 from notifiers.app import Bridge
 from notifiers.config import config_from_mapping
+from notifiers.intake import new_event_id, parse_flux_event
+from notifiers.model import Event
 from notifiers.pgstore import PostgresSettings, PostgresStore
 from notifiers.store import DB_NAME, SqliteStore
 from notifiers.storeapi import OutboxStore
@@ -216,6 +218,19 @@ def flux_event(
         "reportingController": "kustomize-controller",
         "reportingInstance": "kustomize-controller-7c7b47f5f-8bhrp",
     }
+
+
+def parsed_flux_event(
+    name: str = "podinfo", *, cluster: str = "c1", now: float | None = None, **fields: Any
+) -> Event:
+    """A Flux event as the intake parses it from ``POST /flux/<cluster>``, with a fresh id."""
+    return parse_flux_event(
+        flux_event(name, **fields),
+        cluster_from_request=cluster,
+        default_cluster="d",
+        now=time.time() if now is None else now,
+        event_id=new_event_id(),
+    )
 
 
 def query_outbox(state_dir: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,8 @@ from tests.notifiers.fakes import (
     bridge_config,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
+    parsed_flux_event,
     query_outbox,
 )
 
@@ -92,20 +91,8 @@ async def test_outbox_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str
         return int(query_outbox(state, f"SELECT count(*) FROM notifications {where}")[0][0])
 
     try:
-        from notifiers.intake import new_event_id, parse_flux_event
-
         for name in ("a", "b"):
-            await bridge.submit(
-                [
-                    parse_flux_event(
-                        flux_event(name),
-                        cluster_from_request="c",
-                        default_cluster="d",
-                        now=time.time(),
-                        event_id=new_event_id(),
-                    )
-                ]
-            )
+            await bridge.submit([parsed_flux_event(name, cluster="c")])
         await eventually(lambda: count("WHERE status='dead'") == 2)
         on_postgres = "postgres" in doc["bridge"].get("outbox", {})
         s = ["--config", str(config)] if on_postgres else ["--state-dir", str(state)]
@@ -162,20 +149,8 @@ async def test_outbox_is_pruned_after_retention(
     await bridge.start(serve=False)
     conn = connect(state / "outbox.sqlite3")
     try:
-        from notifiers.intake import new_event_id, parse_flux_event
-
         for i in range(5):
-            await bridge.submit(
-                [
-                    parse_flux_event(
-                        flux_event(f"app-{i}"),
-                        cluster_from_request="c",
-                        default_cluster="d",
-                        now=clock(),
-                        event_id=new_event_id(),
-                    )
-                ]
-            )
+            await bridge.submit([parsed_flux_event(f"app-{i}", cluster="c", now=clock())])
         await eventually(lambda: len(destination.applied) == 5)
 
         def rows() -> dict[str, int]:

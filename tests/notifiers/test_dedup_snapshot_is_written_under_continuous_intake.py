@@ -15,9 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from notifiers.intake import new_event_id, parse_flux_event
 from notifiers.outbox import IngestItem, Outbox
-from tests.notifiers.fakes import flux_event
+from tests.notifiers.fakes import parsed_flux_event
 
 OPERATIONS = 1000
 
@@ -54,13 +53,7 @@ async def test_snapshot_is_written_while_intake_never_pauses(tmp_path: Path) -> 
         held = asyncio.ensure_future(outbox.call(lambda _conn: gate.wait(10)))
         futures: list[asyncio.Future[Any]] = []
         for i in range(OPERATIONS):
-            event = parse_flux_event(
-                flux_event(f"app-{i}"),
-                cluster_from_request="c1",
-                default_cluster="d",
-                now=clock(),
-                event_id=new_event_id(),
-            )
+            event = parsed_flux_event(f"app-{i}", now=clock())
             futures.append(asyncio.ensure_future(outbox.ingest([IngestItem(event, ())])))
             await asyncio.sleep(0)  # its own loop iteration: its own operation for the writer
         gate.set()

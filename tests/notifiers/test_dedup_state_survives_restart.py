@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from notifiers.intake import new_event_id, parse_flux_event
 from notifiers.model import Event
 from tests.notifiers.fakes import (
     bridge_config,
-    flux_event,
     make_bridge,
+    parsed_flux_event,
     query_outbox,
     stored_events,
 )
@@ -21,13 +20,7 @@ pytestmark = pytest.mark.usefixtures("outbox_backend")  # SQLite and PostgreSQL
 
 
 def event(**kw: object) -> Event:
-    return parse_flux_event(
-        flux_event("podinfo", **kw),  # type: ignore[arg-type]
-        cluster_from_request="c1",
-        default_cluster="d",
-        now=time.time(),
-        event_id=new_event_id(),
-    )
+    return parsed_flux_event("podinfo", **kw)
 
 
 async def test_recovery_is_still_owed_after_a_crash(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ from tests.notifiers.fakes import (
     bridge_config,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
     metric,
+    parsed_flux_event,
 )
 
 
@@ -39,15 +39,8 @@ async def start(tmp_path: Path, dest: FakeDestination, **webhook: object):  # ty
 
 
 async def accept(bridge, name: str = "podinfo") -> str:  # type: ignore[no-untyped-def]
-    from notifiers.intake import new_event_id, parse_flux_event
 
-    event = parse_flux_event(
-        flux_event(name),
-        cluster_from_request="c1",
-        default_cluster="d",
-        now=time.time(),
-        event_id=new_event_id(),
-    )
+    event = parsed_flux_event(name)
     await bridge.submit([event])
     return event.id
 

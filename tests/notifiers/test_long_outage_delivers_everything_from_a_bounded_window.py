@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from notifiers.intake import new_event_id, parse_flux_event
 from notifiers.store import connect
 from tests.notifiers.fakes import (
     FakeDestination,
@@ -16,9 +15,9 @@ from tests.notifiers.fakes import (
     Step,
     bridge_config,
     eventually,
-    flux_event,
     make_bridge,
     metric,
+    parsed_flux_event,
     tick,
 )
 
@@ -49,16 +48,7 @@ async def test_two_hour_outage_ends_with_everything_delivered(
     ci = bridge.dispatcher.dests["ci"]
     conn = connect(state / "outbox.sqlite3")
     try:
-        events = [
-            parse_flux_event(
-                flux_event(f"app-{i}"),
-                cluster_from_request="c1",
-                default_cluster="d",
-                now=clock(),
-                event_id=new_event_id(),
-            )
-            for i in range(BACKLOG)
-        ]
+        events = [parsed_flux_event(f"app-{i}", now=clock()) for i in range(BACKLOG)]
         await bridge.submit(events)
         await eventually(
             lambda: conn.execute("SELECT count(*) FROM notifications").fetchone()[0] == BACKLOG

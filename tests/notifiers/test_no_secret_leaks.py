@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import socket
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
 from notifiers.config import config_from_mapping
 from notifiers.http import redact_url
-from notifiers.intake import new_event_id, parse_flux_event
 from tests.notifiers.fakes import (
     WHSEC,
     FakeDestination,
@@ -20,8 +18,8 @@ from tests.notifiers.fakes import (
     bridge_config,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
+    parsed_flux_event,
 )
 
 TOKEN = "s3cr3t-path-token"
@@ -71,13 +69,7 @@ async def test_errors_and_dead_letters_never_show_the_url(
     await bridge.start(serve=False)
     conn = sqlite3.connect(tmp_path / "outbox.sqlite3")
     try:
-        ev = parse_flux_event(
-            flux_event(),
-            cluster_from_request="c",
-            default_cluster="d",
-            now=time.time(),
-            event_id=new_event_id(),
-        )
+        ev = parsed_flux_event(cluster="c")
         await bridge.submit([ev])
 
         def dead() -> int:

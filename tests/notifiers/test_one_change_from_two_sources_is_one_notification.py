@@ -12,16 +12,15 @@ from typing import Any
 import pytest
 
 from notifiers.app import Bridge
-from notifiers.intake import new_event_id, parse_flux_event
 from tests.notifiers.fakes import (
     FakeDestination,
     bridge_config,
     drained,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
     metric,
+    parsed_flux_event,
 )
 
 REVISION = "main@sha1:802723078affd3eb2a3898630261ab3ca5d6dd40"
@@ -52,13 +51,7 @@ def transition(status: str, reason: str, revision: str = REVISION) -> dict[str, 
 
 
 async def flux(bridge: Bridge, **kw: Any) -> None:
-    event = parse_flux_event(
-        flux_event("podinfo", **kw),
-        cluster_from_request="c1",
-        default_cluster="d",
-        now=time.time(),
-        event_id=new_event_id(),
-    )
+    event = parsed_flux_event("podinfo", **kw)
     await bridge.submit([event])
 
 

@@ -4,12 +4,10 @@ per dead-lettered one, naming the notification, the destination and the attempts
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import pytest
 
-from notifiers.intake import new_event_id, parse_flux_event
 from tests.notifiers.fakes import (
     FakeDestination,
     Step,
@@ -17,9 +15,9 @@ from tests.notifiers.fakes import (
     drained,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
     metric,
+    parsed_flux_event,
 )
 
 
@@ -34,13 +32,7 @@ async def test_delivered_and_dead_lettered_are_logged_once_each(
     await bridge.start(serve=False)
     try:
         for name in ("podinfo", "broken"):
-            event = parse_flux_event(
-                flux_event(name),
-                cluster_from_request="c1",
-                default_cluster="d",
-                now=time.time(),
-                event_id=new_event_id(),
-            )
+            event = parsed_flux_event(name)
             await bridge.submit([event])
         await eventually(
             lambda: metric(bridge, "fluxwatch_bridge_dead_letters", {"destination": "ci"}) == 1

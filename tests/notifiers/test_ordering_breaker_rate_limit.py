@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from notifiers.app import Bridge
-from notifiers.intake import new_event_id, parse_flux_event
 from notifiers.model import Event
 from tests.notifiers.fakes import (
     FakeDestination,
@@ -22,9 +21,9 @@ from tests.notifiers.fakes import (
     bridge_config,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
     metric,
+    parsed_flux_event,
     settled,
     tick,
 )
@@ -35,13 +34,7 @@ NO_GROUPING = {"group_by": ["..."], "group_wait": "0s"}
 
 
 def event(clock: ManualClock, name: str, **kw: Any) -> Event:
-    return parse_flux_event(
-        flux_event(name, **kw),
-        cluster_from_request="c1",
-        default_cluster="d",
-        now=clock(),
-        event_id=new_event_id(),
-    )
+    return parsed_flux_event(name, **kw, now=clock())
 
 
 def clocked_bridge(tmp_path: Path, clock: ManualClock, dests: dict[str, Any]) -> Bridge:

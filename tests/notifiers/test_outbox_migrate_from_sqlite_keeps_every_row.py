@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
 from fluxwatch.cli import main
-from notifiers.intake import new_event_id, parse_flux_event
 from tests.notifiers.fakes import (
     FakeDestination,
     Step,
     bridge_config,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
+    parsed_flux_event,
 )
 
 
@@ -43,13 +41,7 @@ async def test_pending_delivered_and_dead_rows_move_to_postgres(
         await single.start(serve=False)
         try:
             for name in ("a", "b", "c"):
-                event = parse_flux_event(
-                    flux_event(name),
-                    cluster_from_request="c1",
-                    default_cluster="d",
-                    now=time.time(),
-                    event_id=new_event_id(),
-                )
+                event = parsed_flux_event(name)
                 await single.submit([event])
 
             def statuses() -> dict[tuple[str, str], int]:

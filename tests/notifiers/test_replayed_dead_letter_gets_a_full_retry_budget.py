@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from notifiers.admin import replay_notifications, show_notification
-from notifiers.intake import new_event_id, parse_flux_event
 from notifiers.store import connect
 from tests.notifiers.fakes import (
     FakeDestination,
@@ -15,8 +14,8 @@ from tests.notifiers.fakes import (
     bridge_config,
     eventually,
     fast_webhook,
-    flux_event,
     make_bridge,
+    parsed_flux_event,
     tick,
 )
 
@@ -39,13 +38,7 @@ async def test_replay_after_dying_of_age_retries_for_max_age_again(tmp_path: Pat
     await bridge.start(serve=False)
     conn = connect(state / "outbox.sqlite3")
     try:
-        event = parse_flux_event(
-            flux_event("podinfo"),
-            cluster_from_request="c1",
-            default_cluster="d",
-            now=clock(),
-            event_id=new_event_id(),
-        )
+        event = parsed_flux_event("podinfo", now=clock())
         await bridge.submit([event])
 
         def status() -> str:
