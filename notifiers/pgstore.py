@@ -143,29 +143,9 @@ class PostgresStore:
             return
         if not self._in_tx:  # one atomic write, like SQLite's single statement
             with self.conn.transaction():
-                self._write_ingest(rows)
+                pgshared.write_intake(self.conn, rows, [], [], commit=False)
         else:
-            self._write_ingest(rows)
-
-    def _write_ingest(self, rows: Sequence[Sequence[Any]]) -> None:
-        deliveries: list[tuple[Any, ...]] = []
-        for row in rows:
-            for t in json.loads(row[8]):
-                deliveries.append((t[0], row[0], t[1], t[2], t[3], "pending", t[4], t[5], t[6]))
-        with self.conn.cursor() as cur:
-            with cur.copy(
-                "COPY events (seq, id, received_at, source, object_key, decision, body, raw) "
-                "FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row[:8])
-            if deliveries:
-                with cur.copy(
-                    "COPY deliveries (id, event_seq, destination, group_key, route, status, "
-                    "created_at, due_at, group_interval) FROM STDIN"
-                ) as copy:
-                    for d in deliveries:
-                        copy.write_row(d)
+            pgshared.write_intake(self.conn, rows, [], [], commit=False)
 
     def load_dedup(self) -> dict[str, DedupState]:
         return storeapi.load_dedup(self.conn)
